@@ -1,0 +1,8 @@
+"""Imports every domain's models so that Base.metadata knows all tables (Alembic, tests)."""
+
+from __future__ import annotations
+
+from outdial.store import models  # noqa: F401
+from outdial.store.models import Base
+
+metadata = Base.metadata
