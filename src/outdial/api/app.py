@@ -1,0 +1,85 @@
+"""The FastAPI application factory."""
+
+from __future__ import annotations
+
+import importlib
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI
+
+from outdial import __version__
+from outdial.api.errors import install_error_handlers
+from outdial.config import Settings, get_settings
+from outdial.store.db import Database
+from outdial.store.migrate import upgrade_async
+
+# Each domain's routes live in its own `endpoints` module exposing `router`.
+ROUTER_MODULES: tuple[str, ...] = (
+    "outdial.orgs.endpoints",
+    "outdial.agents.endpoints",
+    "outdial.trunks.endpoints",
+    "outdial.numbers.endpoints",
+    "outdial.calls.endpoints",
+    "outdial.webhooks.endpoints",
+    "outdial.transcripts.endpoints",
+    "outdial.dnc.endpoints",
+    "outdial.billing.endpoints",
+    "outdial.api.compat.telzino",
+    "outdial.api.compat.twenty2",
+    "outdial.api.compat.polyai",
+    "outdial.api.compat.byo",
+)
+
+DESCRIPTION = """
+Self-hosted outbound phone calls handled by AI voice agents, over your own SIP trunk.
+
+Authenticate with an API key: `Authorization: Bearer od_...` (create one with `outdial keys create`).
+Errors share one envelope: `{"error": {"code": "...", "message": "...", "param": "..."}}`.
+"""
+
+
+def _include_routers(app: FastAPI) -> None:
+    for name in ROUTER_MODULES:
+        try:
+            module = importlib.import_module(name)
+        except ModuleNotFoundError as exc:
+            if exc.name is not None and name.startswith(exc.name):
+                continue  # that domain is not part of this build
+            raise
+        app.include_router(module.router)
+
+
+def create_app(
+    settings: Settings | None = None, db: Database | None = None, *, migrate: bool = True
+) -> FastAPI:
+    settings = settings or get_settings()
+    own_db = db is None
+    database = db or Database.from_settings(settings)
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        if migrate:
+            await upgrade_async(database.url)
+        yield
+        if own_db:
+            await database.dispose()
+
+    app = FastAPI(
+        title="outdial",
+        version=__version__,
+        description=DESCRIPTION,
+        lifespan=lifespan,
+        docs_url="/docs",
+        openapi_url="/openapi.json",
+    )
+    app.state.settings = settings
+    app.state.db = database
+    install_error_handlers(app)
+
+    @app.get("/healthz", tags=["ops"], summary="Liveness check")
+    async def healthz() -> dict[str, str]:
+        return {"status": "ok"}
+
+    _include_routers(app)
+    return app

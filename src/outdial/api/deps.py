@@ -1,0 +1,56 @@
+"""FastAPI dependencies: the database, a session per request, the authenticated principal."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from typing import Annotated
+
+from fastapi import Depends, Request
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from outdial.api.auth import Principal, authenticate
+from outdial.api.errors import ApiError
+from outdial.config import Settings
+from outdial.store.db import Database
+
+_bearer = HTTPBearer(auto_error=False, description="An outdial API key: `Authorization: Bearer od_...`")
+
+
+def get_db(request: Request) -> Database:
+    db: Database = request.app.state.db
+    return db
+
+
+def get_settings(request: Request) -> Settings:
+    settings: Settings = request.app.state.settings
+    return settings
+
+
+async def get_session(db: Annotated[Database, Depends(get_db)]) -> AsyncIterator[AsyncSession]:
+    async with db.session() as session:
+        yield session
+
+
+UNAUTHORIZED = ApiError(
+    401, "unauthorized", "Missing or invalid API key.", headers={"WWW-Authenticate": "Bearer"}
+)
+
+
+async def get_principal(
+    db: Annotated[Database, Depends(get_db)],
+    creds: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
+) -> Principal:
+    if creds is None or creds.scheme.lower() != "bearer":
+        raise UNAUTHORIZED
+    async with db.session() as session:
+        principal = await authenticate(session, creds.credentials)
+    if principal is None:
+        raise UNAUTHORIZED
+    return principal
+
+
+DbDep = Annotated[Database, Depends(get_db)]
+SessionDep = Annotated[AsyncSession, Depends(get_session)]
+PrincipalDep = Annotated[Principal, Depends(get_principal)]
+SettingsDep = Annotated[Settings, Depends(get_settings)]
