@@ -1,4 +1,7 @@
-"""Run Alembic migrations programmatically (on start and with ``outdial migrate``)."""
+"""Run Alembic migrations programmatically (on start and with ``outdial migrate``).
+
+Each domain (dialer, webhooks, billing...) branches its own revision from 0001, so "heads" is the target.
+"""
 
 from __future__ import annotations
 
@@ -18,10 +21,10 @@ def alembic_config(url: str) -> Config:
     return cfg
 
 
-def upgrade(url: str, revision: str = "head") -> None:
+def upgrade(url: str, revision: str = "heads") -> None:
     command.upgrade(alembic_config(url), revision)
 
 
-async def upgrade_async(url: str, revision: str = "head") -> None:
+async def upgrade_async(url: str, revision: str = "heads") -> None:
     # env.py drives its own event loop, so run it off this one.
     await asyncio.to_thread(upgrade, url, revision)
