@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from outdial.dialer import models as dialer_models  # noqa: F401
 from outdial.store import models  # noqa: F401
 from outdial.store.models import Base
 

@@ -1,0 +1,1 @@
+"""The dialer: claims due calls, paces them through their trunks and records every attempt."""
