@@ -1,0 +1,1 @@
+"""Results delivery: URL safety, Standard Webhooks signing, the outbox, the sender and its routes."""
