@@ -1,0 +1,1 @@
+"""Transcripts and recordings: their routes, and the signed, expiring links to a call's recording."""
