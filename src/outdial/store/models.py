@@ -11,6 +11,7 @@ from datetime import datetime
 from typing import Any
 
 from sqlalchemy import (
+    JSON,
     BigInteger,
     Boolean,
     ForeignKey,
@@ -122,6 +123,7 @@ class Call(Base):
         Index("ix_calls_org_status_created", "org_id", "status", "created_at"),
         Index("ix_calls_due", "status", "next_attempt_at"),
         Index("ix_calls_org_external", "org_id", "external_id"),
+        Index("ix_calls_org_to_created", "org_id", "to_number", "created_at"),
     )
 
     id: Mapped[str] = mapped_column(String(36), primary_key=True, default=new_id)
@@ -141,7 +143,8 @@ class Call(Base):
     end_reason: Mapped[str | None] = mapped_column(String(32))
     answered_by: Mapped[str | None] = mapped_column(String(16))
 
-    request_metadata: Mapped[Any] = mapped_column(JSONType, default=dict)
+    # Plain JSON, not JSONB: PostgreSQL keeps the text as sent, so metadata echoes back key order intact.
+    request_metadata: Mapped[Any] = mapped_column(JSON, default=dict)
     variables: Mapped[dict[str, Any]] = mapped_column(JSONType, default=dict)
     call_context: Mapped[str | None] = mapped_column(Text)
     callback_url: Mapped[str | None] = mapped_column(String(2048))

@@ -117,11 +117,7 @@ def upgrade() -> None:
         sa.Column("status", sa.String(length=16), nullable=False),
         sa.Column("end_reason", sa.String(length=32), nullable=True),
         sa.Column("answered_by", sa.String(length=16), nullable=True),
-        sa.Column(
-            "request_metadata",
-            sa.JSON().with_variant(postgresql.JSONB(astext_type=Text()), "postgresql"),
-            nullable=False,
-        ),
+        sa.Column("request_metadata", sa.JSON(), nullable=False),
         sa.Column(
             "variables",
             sa.JSON().with_variant(postgresql.JSONB(astext_type=Text()), "postgresql"),
@@ -183,6 +179,7 @@ def upgrade() -> None:
         batch_op.create_index("ix_calls_org_created", ["org_id", "created_at", "id"], unique=False)
         batch_op.create_index("ix_calls_org_external", ["org_id", "external_id"], unique=False)
         batch_op.create_index("ix_calls_org_status_created", ["org_id", "status", "created_at"], unique=False)
+        batch_op.create_index("ix_calls_org_to_created", ["org_id", "to_number", "created_at"], unique=False)
 
     op.create_table(
         "sip_trunks",
@@ -340,6 +337,7 @@ def downgrade() -> None:
 
     op.drop_table("sip_trunks")
     with op.batch_alter_table("calls", schema=None) as batch_op:
+        batch_op.drop_index("ix_calls_org_to_created")
         batch_op.drop_index("ix_calls_org_status_created")
         batch_op.drop_index("ix_calls_org_external")
         batch_op.drop_index("ix_calls_org_created")
