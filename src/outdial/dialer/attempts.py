@@ -1,0 +1,185 @@
+"""Recording an attempt on the call as it happens: ringing, answered, and how it ended.
+
+The end of an attempt either ends the call (its terminal status and end reason) or, when the call's
+retry policy allows, schedules the next attempt (``scheduled`` + ``call.retry_scheduled``) at a time
+its calling window allows.
+"""
+
+from __future__ import annotations
+
+import logging
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import delete, select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from outdial.calls.transitions import change_status
+from outdial.dialer.claim import org_settings
+from outdial.dialer.models import CancelRequest
+from outdial.dialer.placer import AttemptResult
+from outdial.dialer.retries import RetryPolicy
+from outdial.dialer.txn import write_transaction
+from outdial.dialer.windows import InvalidWindow, resolve
+from outdial.lifecycle import ACTIVE, END_REASONS, CallStatus, EndReason, EventType, status_for_end_reason
+from outdial.store.db import Database
+from outdial.store.models import Call, CallAttempt, Transcript
+
+log = logging.getLogger(__name__)
+
+
+async def _owned_live_call(session: AsyncSession, call_id: str, worker_id: str) -> Call | None:
+    call = await session.scalar(
+        select(Call).where(Call.id == call_id).with_for_update().execution_options(populate_existing=True)
+    )
+    if call is None or CallStatus(call.status) not in ACTIVE or call.lease_owner != worker_id:
+        return None
+    return call
+
+
+async def mark_ringing(db: Database, call_id: str, attempt_id: str, worker_id: str, now: datetime) -> None:
+    async with write_transaction(db) as session:
+        call = await _owned_live_call(session, call_id, worker_id)
+        if call is None or call.status != CallStatus.DIALING:
+            return
+        change_status(session, call, CallStatus.RINGING, at=now)
+        attempt = await session.get(CallAttempt, attempt_id)
+        if attempt is not None:
+            attempt.status = CallStatus.RINGING.value
+
+
+async def mark_answered(
+    db: Database, call_id: str, attempt_id: str, worker_id: str, now: datetime, answered_by: str | None
+) -> None:
+    async with write_transaction(db) as session:
+        call = await _owned_live_call(session, call_id, worker_id)
+        if call is None or call.status == CallStatus.IN_PROGRESS:
+            return
+        change_status(session, call, CallStatus.IN_PROGRESS, at=now, answered_at=now, answered_by=answered_by)
+        attempt = await session.get(CallAttempt, attempt_id)
+        if attempt is not None:
+            attempt.status = CallStatus.IN_PROGRESS.value
+            attempt.answered_at = now
+
+
+async def set_sip_call_id(db: Database, attempt_id: str, sip_call_id: str) -> None:
+    async with write_transaction(db) as session:
+        attempt = await session.get(CallAttempt, attempt_id)
+        if attempt is not None:
+            attempt.sip_call_id = sip_call_id
+
+
+def _terminal(result: AttemptResult, answered: bool) -> tuple[CallStatus, EndReason, str | None]:
+    """The terminal status for a result, repairing a reason that cannot go with it (a placer's bug)."""
+    status = status_for_end_reason(result.end_reason, answered)
+    if result.end_reason in END_REASONS[status]:
+        return status, result.end_reason, result.error
+    note = f"attempt ended with {result.end_reason.value} while {'answered' if answered else 'unanswered'}"
+    error = f"{result.error}; {note}" if result.error else note
+    return (
+        (CallStatus.COMPLETED if answered else CallStatus.FAILED),
+        (EndReason.AGENT_HANGUP if answered else EndReason.INTERNAL_ERROR),
+        error,
+    )
+
+
+async def end_attempt(
+    session: AsyncSession, call: Call, attempt: CallAttempt | None, result: AttemptResult, now: datetime
+) -> CallStatus:
+    """Apply the end of the current attempt to a live call (locked by the caller); return its new status."""
+    answered = result.answered or call.status == CallStatus.IN_PROGRESS
+    if attempt is not None:
+        attempt.end_reason = result.end_reason.value
+        attempt.sip_status_code = result.sip_status_code
+        attempt.error = result.error
+        attempt.ended_at = now
+        attempt.sip_call_id = result.sip_call_id or attempt.sip_call_id
+        attempt.status = status_for_end_reason(result.end_reason, answered).value
+    if result.answered and call.status != CallStatus.IN_PROGRESS:
+        change_status(session, call, CallStatus.IN_PROGRESS, at=now, answered_at=now)
+        if attempt is not None and attempt.answered_at is None:
+            attempt.answered_at = now
+    if result.transcript is not None:
+        transcript = Transcript(org_id=call.org_id, call_id=call.id, turns=result.transcript, created_at=now)
+        session.add(transcript)
+        await session.flush()
+        call.transcript_id = transcript.id
+    if result.recording_path:
+        call.recording_path = result.recording_path
+    if result.outcome is not None:
+        call.outcome = result.outcome
+    if result.answered_by:
+        call.answered_by = result.answered_by
+
+    canceled = await session.get(CancelRequest, call.id) is not None
+    next_at = None if canceled else await _retry_at(session, call, result.end_reason, now)
+    common: dict[str, Any] = {
+        "lease_owner": None,
+        "lease_expires_at": None,
+        "sip_status_code": result.sip_status_code,
+        "error": result.error,
+    }
+    if next_at is not None:
+        change_status(
+            session,
+            call,
+            CallStatus.SCHEDULED,
+            at=now,
+            event_type=EventType.CALL_RETRY_SCHEDULED,
+            data={
+                "attempt": call.attempt_count,
+                "end_reason": result.end_reason.value,
+                "next_attempt_at": next_at.isoformat(),
+            },
+            next_attempt_at=next_at,
+            **common,
+        )
+        # The call record describes the attempt to come; the attempt rows keep the past ones.
+        call.answered_at = None
+        call.ended_at = None
+        call.duration_seconds = None
+        return CallStatus.SCHEDULED
+    # A cancel request only stops retries: an attempt that ended on its own before the request took
+    # effect keeps its real outcome.
+    status, reason, error = _terminal(result, answered)
+    common["error"] = error
+    change_status(
+        session, call, status, end_reason=reason, at=now, data={"attempt": call.attempt_count}, **common
+    )
+    await session.execute(delete(CancelRequest).where(CancelRequest.call_id == call.id))
+    return status
+
+
+async def _retry_at(session: AsyncSession, call: Call, reason: EndReason, now: datetime) -> datetime | None:
+    try:
+        policy = RetryPolicy.parse(call.retry)
+    except (TypeError, ValueError) as exc:
+        log.warning("call %s has an unreadable retry policy (%s); not retrying", call.id, exc)
+        return None
+    if not policy.allows(reason, call.attempt_count):
+        return None
+    at = policy.next_attempt_at(now, call.attempt_count)
+    orgs = await org_settings(session, [call.org_id])
+    try:
+        window = resolve(call.calling_window, orgs.get(call.org_id, {}).get("calling_window"), call.to_number)
+    except InvalidWindow:
+        return None
+    return at if window is None else window.next_open(at)
+
+
+async def finish_attempt(
+    db: Database, call_id: str, attempt_id: str, worker_id: str, result: AttemptResult, now: datetime
+) -> CallStatus | None:
+    """Record the end of this worker's attempt; None if the call is no longer this worker's."""
+    async with write_transaction(db) as session:
+        attempt = await session.get(CallAttempt, attempt_id)
+        call = await _owned_live_call(session, call_id, worker_id)
+        if call is None:
+            # Reaped while we were cut off: keep what this attempt learnt on its own row only.
+            if attempt is not None and attempt.ended_at is None:
+                attempt.end_reason = result.end_reason.value
+                attempt.sip_status_code = result.sip_status_code
+                attempt.error = result.error
+                attempt.ended_at = now
+            return None
+        return await end_attempt(session, call, attempt, result, now)
