@@ -5,5 +5,6 @@ from __future__ import annotations
 from outdial.dialer import models as dialer_models  # noqa: F401
 from outdial.store import models  # noqa: F401
 from outdial.store.models import Base
+from outdial.webhooks import models as webhooks_models  # noqa: F401  (webhooks + retention)
 
 metadata = Base.metadata

@@ -1,0 +1,1 @@
+"""Retention: how long each organization keeps call records, transcripts and recordings; the purge."""
