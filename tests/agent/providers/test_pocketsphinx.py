@@ -1,0 +1,136 @@
+"""pocketsphinx STT: grammar recognition of expected answers over the telephone path, streaming."""
+
+from __future__ import annotations
+
+import statistics
+import time
+
+import pytest
+from tests.agent.providers.conftest import Speak, frames, room_noise
+from tests.agent.providers.telephone import telephone
+
+from outdial.agent.protocols import STT, Final, Partial
+from outdial.agent.stt import ProviderConfigError, make_stt, validate_config
+from outdial.agent.stt.grammar import compile_grammar, words_of
+from outdial.agent.stt.pocketsphinx import PocketsphinxSession, PocketsphinxSTT
+
+ANSWERS = [
+    "Yes",
+    "No",
+    "Yes, this is John.",
+    "No, I can't make it.",
+    "Thursday at 10",
+    "Friday at two",
+    "Monday morning",
+    "That works",
+    "Please call me back later",
+    "Wrong number",
+]
+VOICES = [("en-us", 175), ("en", 150), ("en-us+f3", 200)]
+
+
+async def utterance(session: PocketsphinxSession, pcm: bytes) -> tuple[Final, float]:
+    """Feed a reply as 20 ms frames between stretches of line noise; return the final and finalize ms."""
+    for frame in frames(room_noise(300) + pcm + room_noise(300, seed=1)):
+        session.feed(frame)
+    start = time.perf_counter()
+    final = await session.finalize()
+    return final, (time.perf_counter() - start) * 1000
+
+
+def test_phrases_become_a_grammar_of_spoken_in_dictionary_words() -> None:
+    assert words_of("Thursday at 10:30, OK?") == ["thursday", "at", "ten", "thirty", "ok"]
+    grammar = compile_grammar(["Yes, this is Zbygniewski.", "No!", "no"], lambda w: w != "zbygniewski")
+    assert grammar is not None
+    assert grammar.phrases == {"yes this is": "Yes, this is Zbygniewski.", "no": "No!"}
+    assert grammar.dropped_words == ("zbygniewski",)
+    assert "public <answer> = yes this is | no;" in grammar.jsgf
+    assert compile_grammar(["Zbygniewski"], lambda w: False) is None
+
+
+def test_a_partial_grammar_path_is_taken_as_the_phrase_it_starts() -> None:
+    grammar = compile_grammar(["friday at two", "friday at ten o'clock", "no"], lambda w: True)
+    assert grammar is not None
+    assert grammar.match("friday at") == ("friday at two", False)
+    assert grammar.match("no") == ("no", True)
+    assert grammar.match("") == ("", False)
+
+
+async def test_grammar_recognizes_expected_answers_over_the_telephone_path(speak: Speak) -> None:
+    stt = make_stt({"provider": "pocketsphinx"})
+    assert isinstance(stt, PocketsphinxSTT) and isinstance(stt, STT)
+    correct, latencies, misses = 0, [], []
+    total = 0
+    for voice, rate in VOICES:
+        session = stt.open(expected=ANSWERS)
+        assert session.mode == "grammar" and session.sample_rate == 16000
+        for answer in ANSWERS:
+            pcm = telephone(await speak(answer, voice=voice, rate=rate))
+            final, ms = await utterance(session, pcm)
+            latencies.append(ms)
+            total += 1
+            if final.text == answer:
+                correct += 1
+            else:
+                misses.append(f"{answer!r}->{final.text!r}")
+        await session.close()
+    accuracy = correct / total
+    p95 = sorted(latencies)[int(len(latencies) * 0.95) - 1]
+    print(
+        f"\npocketsphinx grammar, µ-law 8 kHz path: {correct}/{total} answers right ({accuracy:.0%}); "
+        f"finalize p50 {statistics.median(latencies):.2f} ms p95 {p95:.2f} ms; misses: {misses}"
+    )
+    assert accuracy >= 0.6
+    assert p95 < 10
+
+
+async def test_clean_audio_is_recognized_with_partials_on_the_way(speak: Speak) -> None:
+    session = PocketsphinxSTT().open(expected=["yes", "no", "thursday at ten"])
+    final, _ = await utterance(session, await speak("Thursday at ten."))
+    assert final.text == "thursday at ten" and final.confidence > 0.3
+    second, _ = await utterance(session, await speak("No."))  # the next utterance, same session
+    assert second.text == "no"
+    await session.close()
+    events = [event async for event in session.events()]  # ends once the session is closed
+    assert events[-1] == second
+    first_final = events.index(final)
+    assert first_final > 0 and all(isinstance(e, Partial) for e in events[:first_final])
+
+
+async def test_free_text_falls_back_to_the_general_model(speak: Speak) -> None:
+    session = PocketsphinxSTT().open(expected=None)
+    assert session.mode == "lm"
+    final, ms = await utterance(session, await speak("Please call me back tomorrow afternoon."))
+    print(f"\npocketsphinx general model (free text): {final.text!r} in {ms:.1f} ms")
+    assert final.text  # words come out; accuracy on synthetic audio is not the point
+    assert ms < 100
+    await session.close()
+
+
+async def test_grammar_only_decoder_gives_nothing_for_free_text(speak: Speak) -> None:
+    session = PocketsphinxSTT(free_text=False).open()
+    assert session.mode == "none"
+    final, _ = await utterance(session, await speak("Hello there."))
+    assert final == Final("", 0.0)
+    await session.close()
+
+
+async def test_finalize_without_audio_is_an_empty_final() -> None:
+    session = PocketsphinxSTT().open(expected=["yes"])
+    assert await session.finalize() == Final("", 0.0)
+    await session.close()
+
+
+def test_stt_config_errors_are_coded(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("OPENAI_API_KEY", raising=False)
+    monkeypatch.delenv("DEEPGRAM_API_KEY", raising=False)
+    for config, code in [
+        ({"provider": "whisper.cpp"}, "unknown_provider"),
+        ({"provider": "pocketsphinx", "free_text": "yes"}, "invalid_provider_config"),
+        ({"provider": "openai"}, "missing_api_key"),
+        ({"provider": "deepgram", "api_key": ""}, "missing_api_key"),
+    ]:
+        with pytest.raises(ProviderConfigError) as err:
+            validate_config(config)
+        assert err.value.code == code, config
+    validate_config({"provider": "openai", "api_key": "sk-test"})
