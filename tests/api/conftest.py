@@ -175,3 +175,18 @@ async def ready(seed: Seed, tenant: Tenant) -> Ready:
         tenant.org_id, number, trunk_id=trunk_id, verified=True, outbound_agent_id=agent_id
     )
     return Ready(tenant=tenant, agent_id=agent_id, trunk_id=trunk_id, number_id=number_id, number=number)
+
+
+def expect_error(
+    response: httpx.Response, status: int, code: str, param: str | None = "<any>"
+) -> dict[str, Any]:
+    """Assert the native error envelope with ``status`` and ``code`` (and ``param`` when given)."""
+    assert response.status_code == status, response.text
+    body = response.json()
+    assert set(body) == {"error"}, body
+    error = body["error"]
+    assert error["code"] == code, error
+    assert isinstance(error["message"], str) and error["message"], error
+    if param != "<any>":
+        assert error["param"] == param, error
+    return dict(error)
