@@ -1,0 +1,559 @@
+"""``MediaStream``: one call's audio over RTP/RTCP (optionally SRTP), driven by the shared media clock.
+
+The asyncio shell around the sans-I/O pieces: a UDP port pair (RTP even, RTCP = RTP + 1), the
+outgoing PCM queue, the jitter buffer, G.711, resampling, DTMF and RTCP reports. All per-frame work
+happens in ``_on_tick``, called every 20 ms by the ``MediaClock``; datagram callbacks only parse and
+file packets away.
+
+Outgoing audio: 16-bit LE mono PCM at ``sample_rate``, queued with ``write``. When the queue is
+empty the stream keeps sending comfort silence (G.711 silence) every 20 ms, as trunks and their
+NAT bindings expect a continuous stream from an answered call.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import secrets
+import socket
+import time
+from collections import deque
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from typing import Literal
+
+import numpy as np
+
+from outdial.media import g711, rtcp
+from outdial.media.clock import MediaClock, default_clock
+from outdial.media.dtmf import DtmfReceiver, EventPacket, digit_to_event, digits_schedule
+from outdial.media.jitterbuffer import JitterBuffer
+from outdial.media.resample import FrameResampler
+from outdial.media.rtp import RtpError, RtpPacket, is_rtcp, pack_header
+from outdial.media.srtp import SrtpContext, SrtpError, SrtpKeys
+
+log = logging.getLogger(__name__)
+
+Direction = Literal["sendrecv", "sendonly", "recvonly", "inactive"]
+AudioHandler = Callable[[bytes], None]
+DtmfHandler = Callable[[str], None]
+SpeechHandler = Callable[[float], None]
+_DtmfJob = tuple[Iterator[tuple[EventPacket | None, bool]], "asyncio.Future[None]"]
+
+G711_RATE = 8000
+FRAME_MS = 20
+SAMPLES_PER_FRAME = G711_RATE * FRAME_MS // 1000  # 160: the RTP timestamp step of one frame
+RTCP_INTERVAL_TICKS = 250  # 5 s (RFC 3550 §6.2's minimum interval)
+# A frame whose loudest sample is below this (~ -50 dBFS) is not "speech" for first-audio timing.
+SPEECH_THRESHOLD = 100
+_DIRECTIONS = ("sendrecv", "sendonly", "recvonly", "inactive")
+
+
+def _is_speech(samples: np.ndarray) -> bool:
+    return int(np.abs(samples.astype(np.int32)).max()) > SPEECH_THRESHOLD
+
+
+class MediaError(RuntimeError):
+    """A media stream used in a way it cannot serve (closed, not configured, no DTMF payload type)."""
+
+
+@dataclass(frozen=True, slots=True)
+class StreamStats:
+    packets_sent: int
+    bytes_sent: int  # RTP payload octets, as an RTCP sender report counts them
+    packets_received: int  # audio packets accepted from the current source
+    bytes_received: int
+    packets_lost: int  # expected − received (RFC 3550 A.3), current source
+    jitter_ms: float  # interarrival jitter estimate (RFC 3550 A.8)
+    late: int  # arrived after their playout slot
+    duplicates: int
+    overflow: int  # dropped because the jitter buffer was full
+    concealed: int  # frames played out as a repeat or silence because nothing arrived in time
+    dtmf_sent: int  # digits
+    dtmf_received: int
+    srtp_errors: int  # packets failing SRTP authentication or replay checks
+    malformed: int  # datagrams that are not RTP/RTCP
+    rtcp_sent: int
+    rtcp_received: int
+    remote_fraction_lost: float | None  # from the peer's last report about us, 0..1
+    remote_jitter_ms: float | None
+    round_trip_ms: float | None
+
+
+class _Protocol(asyncio.DatagramProtocol):
+    __slots__ = ("_on_datagram",)
+
+    def __init__(self, on_datagram: Callable[[bytes, tuple[str, int]], None]) -> None:
+        self._on_datagram = on_datagram
+
+    def datagram_received(self, data: bytes, addr: tuple[str, int]) -> None:
+        self._on_datagram(data, addr)
+
+    def error_received(self, exc: Exception) -> None:
+        # ICMP port unreachable from a peer that is gone or not yet listening: RTP carries on.
+        log.debug("media socket error: %s", exc)
+
+
+def _bind_pair(host: str, port: int) -> tuple[socket.socket, socket.socket]:
+    """UDP sockets on an even port and the next one; port 0 lets the kernel pick."""
+    for _ in range(100 if port == 0 else 1):
+        rtp = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        try:
+            rtp.bind((host, port))
+            chosen = rtp.getsockname()[1]
+            if port == 0 and chosen % 2:
+                rtp.close()
+                continue
+            rtcp_sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+            try:
+                rtcp_sock.bind((host, chosen + 1))
+            except OSError:
+                rtcp_sock.close()
+                rtp.close()
+                if port:
+                    raise
+                continue
+        except BaseException:
+            rtp.close()
+            raise
+        rtp.setblocking(False)
+        rtcp_sock.setblocking(False)
+        return rtp, rtcp_sock
+    raise OSError(f"no free RTP/RTCP port pair on {host}")
+
+
+class MediaStream:
+    """One call's bidirectional audio. Open with ``await MediaStream.open(...)``, then ``configure``."""
+
+    def __init__(self, sample_rate: int, clock: MediaClock) -> None:
+        if sample_rate < G711_RATE or sample_rate % 50:
+            raise ValueError(f"sample_rate {sample_rate} Hz: use 8000 or more, a multiple of 50")
+        self.sample_rate = sample_rate
+        self._clock = clock
+        self._frame_bytes = sample_rate * FRAME_MS // 1000 * 2
+        self._silence_pcm = bytes(self._frame_bytes)
+        self._rtp_transport: asyncio.DatagramTransport | None = None
+        self._rtcp_transport: asyncio.DatagramTransport | None = None
+        self.local_host = ""
+        self.local_port = 0
+        self._closed = False
+        self._registered = False
+        # Negotiated parameters (configure)
+        self._remote: tuple[str, int] | None = None
+        self._remote_rtcp: tuple[str, int] | None = None
+        self._payload_type = g711.PCMU
+        self._dtmf_payload_type: int | None = None
+        self._srtp: SrtpContext | None = None
+        self._srtp_keys: SrtpKeys | None = None
+        self._direction: Direction = "sendrecv"
+        self._sending = True
+        self._receiving = True
+        # Send side
+        self.ssrc = secrets.randbits(32)
+        self.cname = f"outdial-{secrets.token_hex(4)}"
+        self._seq = secrets.randbits(16)
+        self._timestamp = secrets.randbits(32)
+        self._marker = True
+        self._out = bytearray()
+        self._talking = False
+        self._silence_payload = bytes([g711.ULAW_SILENCE]) * SAMPLES_PER_FRAME
+        self._down = FrameResampler(sample_rate, G711_RATE) if sample_rate != G711_RATE else None
+        self._dtmf_jobs: deque[_DtmfJob] = deque()
+        self._dtmf_job: _DtmfJob | None = None
+        self._event_timestamp = 0
+        self.first_speech_sent_at: float | None = None
+        # Receive side
+        self._rx_ssrc: int | None = None
+        self._rx_payload_type = g711.PCMU
+        self._reception = rtcp.ReceptionStatistics(G711_RATE)
+        self._jitter = JitterBuffer(self._silence_payload)
+        self._up = FrameResampler(G711_RATE, sample_rate) if sample_rate != G711_RATE else None
+        self._dtmf_rx = DtmfReceiver()
+        # RTCP state
+        self._ticks = 0
+        self._next_rtcp_tick = secrets.randbelow(RTCP_INTERVAL_TICKS // 2) + RTCP_INTERVAL_TICKS // 2
+        self._sent_since_report = False
+        self._last_sr: int = 0  # middle 32 bits of the peer's last SR NTP timestamp
+        self._last_sr_arrival = 0.0
+        # Handlers
+        self._audio_handler: AudioHandler | None = None
+        self._dtmf_handler: DtmfHandler | None = None
+        self._sent_handler: AudioHandler | None = None
+        self._speech_handler: SpeechHandler | None = None
+        # Counters
+        self._packets_sent = 0
+        self._bytes_sent = 0
+        self._bytes_received = 0
+        self._dtmf_sent = 0
+        self._dtmf_received = 0
+        self._srtp_errors = 0
+        self._malformed = 0
+        self._rtcp_sent = 0
+        self._rtcp_received = 0
+        self._remote_fraction_lost: float | None = None
+        self._remote_jitter_ms: float | None = None
+        self._round_trip_ms: float | None = None
+
+    # --- lifecycle -----------------------------------------------------------------------------
+
+    @classmethod
+    async def open(
+        cls, host: str = "127.0.0.1", port: int = 0, sample_rate: int = 16000, clock: MediaClock | None = None
+    ) -> MediaStream:
+        """Bind an RTP/RTCP port pair on ``host`` (``port`` 0: any free even port)."""
+        stream = cls(sample_rate, clock or default_clock())
+        rtp_sock, rtcp_sock = _bind_pair(host, port)
+        loop = asyncio.get_running_loop()
+        try:
+            for sock, on_datagram in ((rtp_sock, stream._on_rtp), (rtcp_sock, stream._on_rtcp)):
+                transport, _ = await loop.create_datagram_endpoint(
+                    lambda handler=on_datagram: _Protocol(handler),  # type: ignore[misc]
+                    sock=sock,
+                )
+                if sock is rtp_sock:
+                    stream._rtp_transport = transport
+                else:
+                    stream._rtcp_transport = transport
+        except BaseException:
+            rtp_sock.close()
+            rtcp_sock.close()
+            raise
+        stream.local_host, stream.local_port = rtp_sock.getsockname()[:2]
+        return stream
+
+    def configure(
+        self,
+        remote: tuple[str, int],
+        payload_type: int = g711.PCMU,
+        dtmf_payload_type: int | None = None,
+        srtp: SrtpKeys | None = None,
+        remote_rtcp: tuple[str, int] | None = None,
+    ) -> None:
+        """Set (or change, on re-INVITE) the peer address, codec, DTMF payload type and SRTP keys."""
+        if self._closed:
+            raise MediaError("media stream is closed")
+        if payload_type not in (g711.PCMU, g711.PCMA):
+            raise MediaError(f"payload type {payload_type} is not G.711: use 0 (PCMU) or 8 (PCMA)")
+        self._remote = (remote[0], int(remote[1]))
+        self._remote_rtcp = remote_rtcp or (remote[0], int(remote[1]) + 1)
+        if payload_type != self._payload_type:
+            self._payload_type = payload_type
+            self._silence_payload = bytes([g711.silence_byte(payload_type)]) * SAMPLES_PER_FRAME
+        self._dtmf_payload_type = dtmf_payload_type
+        if srtp != self._srtp_keys:
+            self._srtp_keys = srtp
+            self._srtp = SrtpContext(srtp) if srtp else None
+        if not self._registered:
+            self._registered = True
+            self._clock.add(self)
+
+    def set_direction(self, direction: Direction) -> None:
+        """Our side's SDP direction: whether we send RTP and whether received audio is played out."""
+        if direction not in _DIRECTIONS:
+            raise ValueError(f"direction {direction!r}: use one of {', '.join(_DIRECTIONS)}")
+        self._direction = direction
+        self._sending = direction in ("sendrecv", "sendonly")
+        self._receiving = direction in ("sendrecv", "recvonly")
+        if not self._receiving:
+            self._jitter.reset()
+
+    @property
+    def direction(self) -> Direction:
+        return self._direction
+
+    async def close(self) -> None:
+        if self._closed:
+            return
+        self._closed = True
+        self._clock.remove(self)
+        if self._remote_rtcp is not None and self._packets_sent:
+            with contextlib.suppress(OSError):
+                self._send_rtcp([*self._reports(), rtcp.Bye([self.ssrc])])
+        for job in [*([self._dtmf_job] if self._dtmf_job else []), *self._dtmf_jobs]:
+            if not job[1].done():
+                job[1].set_exception(MediaError("media stream closed before the DTMF digits were sent"))
+        self._dtmf_jobs.clear()
+        self._dtmf_job = None
+        for transport in (self._rtp_transport, self._rtcp_transport):
+            if transport is not None:
+                transport.close()
+
+    @property
+    def closed(self) -> bool:
+        return self._closed
+
+    # --- audio out -----------------------------------------------------------------------------
+
+    def write(self, pcm16: bytes | bytearray | memoryview) -> None:
+        """Queue 16-bit LE mono PCM at ``sample_rate``; the clock sends it in 20 ms frames."""
+        if len(pcm16) % 2:
+            raise ValueError("PCM16 audio must be an even number of bytes")
+        self._out += pcm16
+
+    def clear_output(self) -> None:
+        """Barge-in: drop all queued audio; the next tick sends silence."""
+        self._out.clear()
+
+    @property
+    def output_pending_ms(self) -> float:
+        return len(self._out) * 500.0 / self.sample_rate
+
+    def reset_first_speech(self) -> None:
+        """Re-arm ``first_speech_sent_at`` and the first-speech handler (e.g. at each agent turn)."""
+        self.first_speech_sent_at = None
+
+    async def send_dtmf(self, digits: str, duration_ms: int = 100) -> None:
+        """Send digits as RFC 4733 events in place of audio; returns when the last end packet is sent."""
+        for digit in digits:
+            digit_to_event(digit)
+        if self._dtmf_payload_type is None:
+            raise MediaError("the peer did not negotiate telephone-event: no DTMF payload type configured")
+        if self._closed:
+            raise MediaError("media stream is closed")
+        future: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self._dtmf_jobs.append((digits_schedule(digits, duration_ms, frame_ms=FRAME_MS), future))
+        self._dtmf_sent += len(digits)
+        await future
+
+    # --- handlers ------------------------------------------------------------------------------
+
+    def set_audio_handler(self, handler: AudioHandler | None) -> None:
+        """``handler(frame)`` per received 20 ms frame (PCM16 at ``sample_rate``), losses concealed."""
+        self._audio_handler = handler
+
+    def set_dtmf_handler(self, handler: DtmfHandler | None) -> None:
+        self._dtmf_handler = handler
+
+    def set_sent_handler(self, handler: AudioHandler | None) -> None:
+        """``handler(frame)`` per 20 ms frame actually sent (silence included), PCM16 at ``sample_rate``."""
+        self._sent_handler = handler
+
+    def set_first_speech_handler(self, handler: SpeechHandler | None) -> None:
+        """``handler(t)`` with the ``time.monotonic()`` of the first sent packet carrying speech."""
+        self._speech_handler = handler
+
+    # --- the clock tick ------------------------------------------------------------------------
+
+    def _on_tick(self) -> None:
+        self._ticks += 1
+        if self._sending and self._remote is not None:
+            self._send_frame()
+        if self._receiving:
+            self._play_frame()
+        if self._ticks >= self._next_rtcp_tick:
+            self._next_rtcp_tick = self._ticks + RTCP_INTERVAL_TICKS
+            try:
+                self._send_rtcp(self._reports())
+            except OSError as exc:
+                log.debug("RTCP send failed: %s", exc)
+
+    def _send_frame(self) -> None:
+        timestamp = self._timestamp
+        self._timestamp = (timestamp + SAMPLES_PER_FRAME) & 0xFFFFFFFF
+        if self._dtmf_job is None and self._dtmf_jobs:
+            self._dtmf_job = self._dtmf_jobs.popleft()
+        if self._dtmf_job is not None:
+            item = next(self._dtmf_job[0], None)
+            if item is None:
+                if not self._dtmf_job[1].done():
+                    self._dtmf_job[1].set_result(None)
+                self._dtmf_job = None
+            else:
+                event, starts = item
+                if starts:
+                    self._event_timestamp = timestamp
+                if event is not None and self._dtmf_payload_type is not None:
+                    # The event replaces this frame's audio; queued audio waits until the digits end.
+                    self._send_packet(
+                        self._dtmf_payload_type, event.marker, self._event_timestamp, event.payload
+                    )
+                    if self._sent_handler is not None:
+                        self._sent_handler(self._silence_pcm)
+                    return
+        out = self._out
+        if out:
+            n = self._frame_bytes
+            if len(out) >= n:
+                frame = bytes(out[:n])
+                del out[:n]
+            else:
+                frame = bytes(out) + bytes(n - len(out))
+                out.clear()
+            samples = np.frombuffer(frame, dtype="<i2")
+            if self._down is not None:
+                if not self._talking:
+                    self._down.reset()
+                samples = self._down.process(samples)
+            self._talking = True
+            payload = g711.encode_samples(samples, self._payload_type)
+            if self.first_speech_sent_at is None and _is_speech(samples):
+                self.first_speech_sent_at = time.monotonic()
+                self._send_packet(self._payload_type, self._marker, timestamp, payload)
+                if self._speech_handler is not None:
+                    self._speech_handler(self.first_speech_sent_at)
+            else:
+                self._send_packet(self._payload_type, self._marker, timestamp, payload)
+        else:
+            frame = self._silence_pcm
+            self._talking = False
+            self._send_packet(self._payload_type, self._marker, timestamp, self._silence_payload)
+        self._marker = False
+        if self._sent_handler is not None:
+            self._sent_handler(frame)
+
+    def _send_packet(self, payload_type: int, marker: bool, timestamp: int, payload: bytes) -> None:
+        packet = pack_header(payload_type, marker, self._seq, timestamp, self.ssrc) + payload
+        self._seq = (self._seq + 1) & 0xFFFF
+        if self._srtp is not None:
+            packet = self._srtp.protect(packet)
+        transport = self._rtp_transport
+        if transport is not None:
+            transport.sendto(packet, self._remote)
+        self._packets_sent += 1
+        self._bytes_sent += len(payload)
+        self._sent_since_report = True
+
+    def _play_frame(self) -> None:
+        payload = self._jitter.pop()
+        if payload is None or self._audio_handler is None:
+            return
+        samples = g711.decode_samples(payload, self._rx_payload_type)
+        if self._up is not None:
+            samples = self._up.process(samples)
+        self._audio_handler(samples.tobytes())
+
+    # --- receiving -----------------------------------------------------------------------------
+
+    def _on_rtp(self, data: bytes, addr: tuple[str, int]) -> None:
+        # Any source address is accepted: sipp's pcap DTMF arrive from port 0, and trunks behind NAT
+        # or media relays often send from a port other than the one in their SDP.
+        if is_rtcp(data):
+            self._on_rtcp(data, addr)  # RTCP multiplexed on the RTP port (RFC 5761)
+            return
+        if self._srtp is not None:
+            try:
+                data = self._srtp.unprotect(data)
+            except SrtpError:
+                self._srtp_errors += 1
+                return
+        try:
+            packet = RtpPacket.parse(data)
+        except RtpError:
+            self._malformed += 1
+            return
+        payload_type = packet.payload_type
+        if payload_type == self._dtmf_payload_type:
+            digit = self._dtmf_rx.receive(packet.ssrc, packet.timestamp, packet.payload)
+            if digit is not None:
+                self._dtmf_received += 1
+                if self._dtmf_handler is not None:
+                    self._dtmf_handler(digit)
+            return
+        if payload_type != g711.PCMU and payload_type != g711.PCMA:
+            return  # comfort noise and codecs we did not offer
+        if packet.ssrc != self._rx_ssrc:
+            # A new source (first packet, or the peer restarted its stream): start its statistics afresh.
+            self._rx_ssrc = packet.ssrc
+            self._reception = rtcp.ReceptionStatistics(G711_RATE)
+            self._jitter.reset()
+            if self._up is not None:
+                self._up.reset()
+        if payload_type != self._rx_payload_type:
+            self._rx_payload_type = payload_type
+            self._jitter.set_silence(bytes([g711.silence_byte(payload_type)]) * SAMPLES_PER_FRAME)
+        self._reception.update(packet.sequence_number, packet.timestamp, time.monotonic())
+        self._bytes_received += len(packet.payload)
+        if self._receiving:
+            self._jitter.put(packet.sequence_number, packet.payload)
+
+    def _on_rtcp(self, data: bytes, addr: tuple[str, int]) -> None:
+        if self._srtp is not None:
+            try:
+                data = self._srtp.unprotect_rtcp(data)
+            except SrtpError:
+                self._srtp_errors += 1
+                return
+        try:
+            packets = rtcp.parse_compound(data)
+        except rtcp.RtcpError:
+            self._malformed += 1
+            return
+        self._rtcp_received += 1
+        for packet in packets:
+            if isinstance(packet, rtcp.SenderReport):
+                self._last_sr = rtcp.ntp_middle(packet.ntp_timestamp)
+                self._last_sr_arrival = time.monotonic()
+            if isinstance(packet, rtcp.SenderReport | rtcp.ReceiverReport):
+                for block in packet.reports:
+                    if block.ssrc == self.ssrc:
+                        self._on_report_about_us(block)
+
+    def _on_report_about_us(self, block: rtcp.ReportBlock) -> None:
+        self._remote_fraction_lost = block.fraction_lost / 256.0
+        self._remote_jitter_ms = block.jitter * 1000.0 / G711_RATE
+        if block.last_sr:
+            # RFC 3550 §6.4.1: RTT = arrival − LSR − DLSR, all in 1/65536 s.
+            rtt = (rtcp.ntp_middle(rtcp.ntp_now()) - block.last_sr - block.delay_since_last_sr) & 0xFFFFFFFF
+            if rtt < 0x80000000:
+                self._round_trip_ms = rtt * 1000.0 / 65536.0
+
+    # --- RTCP ----------------------------------------------------------------------------------
+
+    def _reports(self) -> list[rtcp.RtcpPacket]:
+        blocks = []
+        if self._rx_ssrc is not None and self._reception.received:
+            dlsr = 0
+            if self._last_sr:
+                dlsr = int((time.monotonic() - self._last_sr_arrival) * 65536) & 0xFFFFFFFF
+            blocks.append(self._reception.report_block(self._rx_ssrc, self._last_sr, dlsr))
+        report: rtcp.RtcpPacket
+        if self._sent_since_report:
+            report = rtcp.SenderReport(
+                self.ssrc,
+                rtcp.ntp_now(),
+                self._timestamp,
+                self._packets_sent,
+                self._bytes_sent,
+                blocks,
+            )
+        else:
+            report = rtcp.ReceiverReport(self.ssrc, blocks)
+        self._sent_since_report = False
+        return [report, rtcp.SourceDescription([(self.ssrc, self.cname)])]
+
+    def _send_rtcp(self, packets: list[rtcp.RtcpPacket]) -> None:
+        if self._remote_rtcp is None or self._rtcp_transport is None:
+            return
+        data = rtcp.serialize_compound(packets)
+        if self._srtp is not None:
+            data = self._srtp.protect_rtcp(data)
+        self._rtcp_transport.sendto(data, self._remote_rtcp)
+        self._rtcp_sent += 1
+
+    # --- statistics ----------------------------------------------------------------------------
+
+    @property
+    def stats(self) -> StreamStats:
+        jb = self._jitter
+        return StreamStats(
+            packets_sent=self._packets_sent,
+            bytes_sent=self._bytes_sent,
+            packets_received=self._reception.received,
+            bytes_received=self._bytes_received,
+            packets_lost=self._reception.lost,
+            jitter_ms=self._reception.jitter * 1000.0 / G711_RATE,
+            late=jb.discarded_late,
+            duplicates=jb.discarded_duplicate,
+            overflow=jb.discarded_overflow,
+            concealed=jb.concealed,
+            dtmf_sent=self._dtmf_sent,
+            dtmf_received=self._dtmf_received,
+            srtp_errors=self._srtp_errors,
+            malformed=self._malformed,
+            rtcp_sent=self._rtcp_sent,
+            rtcp_received=self._rtcp_received,
+            remote_fraction_lost=self._remote_fraction_lost,
+            remote_jitter_ms=self._remote_jitter_ms,
+            round_trip_ms=self._round_trip_ms,
+        )

@@ -1,0 +1,197 @@
+"""Two MediaStreams on loopback: audio both ways, codecs, SRTP, DTMF, barge-in and directions."""
+
+from __future__ import annotations
+
+import asyncio
+
+import numpy as np
+import pytest
+
+from outdial.media import PCMA, PCMU, MediaError, MediaStream, SrtpKeys, g711, generate_srtp_key
+from tests.media.conftest import OpenStream
+from tests.media.signals import best_correlation, speech_like
+
+
+async def _pair(
+    open_stream: OpenStream, rate: int, payload_type: int, srtp: bool
+) -> tuple[MediaStream, MediaStream]:
+    a, b = await open_stream(rate), await open_stream(rate)
+    ka, kb = (generate_srtp_key(), generate_srtp_key()) if srtp else (b"", b"")
+    a.configure(("127.0.0.1", b.local_port), payload_type, 101, SrtpKeys(ka, kb) if srtp else None)
+    b.configure(("127.0.0.1", a.local_port), payload_type, 101, SrtpKeys(kb, ka) if srtp else None)
+    return a, b
+
+
+async def _collect(stream: MediaStream, frames: int) -> bytes:
+    got: list[bytes] = []
+    done = asyncio.get_running_loop().create_future()
+
+    def on_audio(frame: bytes) -> None:
+        got.append(frame)
+        if len(got) >= frames and not done.done():
+            done.set_result(None)
+
+    stream.set_audio_handler(on_audio)
+    await asyncio.wait_for(done, timeout=10)
+    stream.set_audio_handler(None)
+    return b"".join(got)
+
+
+@pytest.mark.parametrize("payload_type", [PCMU, PCMA], ids=["pcmu", "pcma"])
+@pytest.mark.parametrize("srtp", [False, True], ids=["rtp", "srtp"])
+async def test_audio_flows_both_ways_and_correlates_with_the_source(
+    open_stream: OpenStream, payload_type: int, srtp: bool
+) -> None:
+    a, b = await _pair(open_stream, 16000, payload_type, srtp)
+    to_b, to_a = speech_like(1.0, 16000, seed=1), speech_like(1.0, 16000, seed=2)
+    a.write(to_b)
+    b.write(to_a)
+    heard_by_b, heard_by_a = await asyncio.gather(_collect(b, 60), _collect(a, 60))
+    for sent, heard in ((to_b, heard_by_b), (to_a, heard_by_a)):
+        corr, _lag = best_correlation(sent, heard, max_lag=16000 * 120 // 1000)
+        assert corr > 0.9
+    for s in (a, b):
+        assert s.stats.packets_lost == 0
+        assert s.stats.srtp_errors == 0
+        assert s.stats.packets_sent >= 50
+
+
+async def test_at_8khz_received_audio_is_exactly_the_g711_decoding_of_what_was_sent(
+    open_stream: OpenStream,
+) -> None:
+    a, b = await _pair(open_stream, 8000, PCMU, srtp=False)
+    source = speech_like(0.5, 8000)
+    a.write(source)
+    heard = await _collect(b, 30)
+    expected = g711.ulaw_decode(g711.ulaw_encode(source))
+    start = heard.find(expected[:320])
+    assert start >= 0 and start % 320 == 0
+    assert heard[start : start + len(expected)] == expected
+
+
+async def test_dtmf_digits_arrive_once_each_in_order(open_stream: OpenStream) -> None:
+    a, b = await _pair(open_stream, 16000, PCMU, srtp=False)
+    digits: list[str] = []
+    b.set_dtmf_handler(digits.append)
+    await a.send_dtmf("19*#", duration_ms=100)
+    await asyncio.sleep(0.1)
+    assert "".join(digits) == "19*#"
+    assert b.stats.dtmf_received == 4
+
+
+async def test_dtmf_over_srtp(open_stream: OpenStream) -> None:
+    a, b = await _pair(open_stream, 8000, PCMA, srtp=True)
+    digits: list[str] = []
+    b.set_dtmf_handler(digits.append)
+    await a.send_dtmf("5A", duration_ms=60)
+    await asyncio.sleep(0.1)
+    assert digits == ["5", "A"]
+
+
+async def test_send_dtmf_without_a_negotiated_payload_type_is_refused(open_stream: OpenStream) -> None:
+    a = await open_stream()
+    a.configure(("127.0.0.1", 9), PCMU, dtmf_payload_type=None)
+    with pytest.raises(MediaError, match="telephone-event"):
+        await a.send_dtmf("1")
+
+
+async def test_clear_output_drops_queued_audio_before_the_next_tick(open_stream: OpenStream) -> None:
+    a, _b = await _pair(open_stream, 16000, PCMU, srtp=False)
+    a.write(speech_like(2.0, 16000))
+    await asyncio.sleep(0.1)
+    assert 1700 < a.output_pending_ms < 2000
+    a.clear_output()
+    assert a.output_pending_ms == 0
+    sent: list[bytes] = []
+    a.set_sent_handler(sent.append)
+    await asyncio.sleep(0.1)
+    assert sent and all(frame == bytes(640) for frame in sent)
+
+
+async def test_sent_handler_sees_every_frame_and_first_speech_is_timestamped(open_stream: OpenStream) -> None:
+    a, _b = await _pair(open_stream, 16000, PCMU, srtp=False)
+    sent: list[bytes] = []
+    speech_at: list[float] = []
+    a.set_sent_handler(sent.append)
+    a.set_first_speech_handler(speech_at.append)
+    await asyncio.sleep(0.1)
+    assert a.first_speech_sent_at is None  # comfort silence is not speech
+    source = speech_like(0.2, 16000)
+    a.write(bytes(640 * 2) + source)  # leading silence in the queue does not count either
+    await asyncio.sleep(0.4)
+    assert len(speech_at) == 1 and a.first_speech_sent_at == speech_at[0]
+    assert source in b"".join(sent)
+    assert all(len(frame) == 640 for frame in sent)
+
+
+async def test_recvonly_sends_nothing_and_sendonly_plays_nothing(open_stream: OpenStream) -> None:
+    a, b = await _pair(open_stream, 8000, PCMU, srtp=False)
+    a.set_direction("recvonly")
+    b.set_direction("sendonly")
+    heard: list[bytes] = []
+    b.set_audio_handler(heard.append)
+    await asyncio.sleep(0.2)
+    sent_before = a.stats.packets_sent
+    a.write(speech_like(0.2, 8000))
+    await asyncio.sleep(0.2)
+    assert a.stats.packets_sent == sent_before
+    assert heard == []
+    assert a.stats.packets_received > 5  # b still sends (sendonly)
+
+
+async def test_reconfigure_switches_codec_mid_call(open_stream: OpenStream) -> None:
+    a, b = await _pair(open_stream, 8000, PCMU, srtp=False)
+    await _collect(b, 5)
+    a.configure(("127.0.0.1", b.local_port), PCMA, 101)
+    b.configure(("127.0.0.1", a.local_port), PCMA, 101)
+    source = speech_like(0.4, 8000)
+    a.write(source)
+    heard = await _collect(b, 40)
+    assert g711.alaw_decode(g711.alaw_encode(source))[:3200] in heard
+
+
+async def test_rtcp_reports_flow_and_give_a_round_trip(
+    open_stream: OpenStream, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr("outdial.media.stream.RTCP_INTERVAL_TICKS", 10)
+    a, b = await open_stream(8000), await open_stream(8000)
+    a._next_rtcp_tick = b._next_rtcp_tick = 10
+    a.configure(("127.0.0.1", b.local_port), PCMU)
+    b.configure(("127.0.0.1", a.local_port), PCMU)
+    await asyncio.sleep(0.8)
+    for s in (a, b):
+        assert s.stats.rtcp_sent >= 2 and s.stats.rtcp_received >= 2
+        assert s.stats.remote_fraction_lost == 0
+        assert s.stats.round_trip_ms is not None and 0 <= s.stats.round_trip_ms < 50
+
+
+async def test_srtp_with_mismatched_keys_counts_errors_and_plays_nothing(open_stream: OpenStream) -> None:
+    a, b = await open_stream(8000), await open_stream(8000)
+    a.configure(("127.0.0.1", b.local_port), PCMU, srtp=SrtpKeys(generate_srtp_key(), generate_srtp_key()))
+    b.configure(("127.0.0.1", a.local_port), PCMU, srtp=SrtpKeys(generate_srtp_key(), generate_srtp_key()))
+    heard: list[bytes] = []
+    b.set_audio_handler(heard.append)
+    await asyncio.sleep(0.2)
+    assert heard == []
+    assert b.stats.srtp_errors >= 5
+
+
+def test_sample_rate_must_make_whole_frames() -> None:
+    with pytest.raises(ValueError, match="multiple of 50"):
+        MediaStream(8010, clock=None)  # type: ignore[arg-type]
+
+
+async def test_port_pair_is_even_and_rtcp_is_next(open_stream: OpenStream) -> None:
+    stream = await open_stream()
+    assert stream.local_port % 2 == 0
+    assert stream._rtcp_transport is not None
+    assert stream._rtcp_transport.get_extra_info("sockname")[1] == stream.local_port + 1
+
+
+async def test_received_pcm_frames_are_20ms_at_the_stream_rate(open_stream: OpenStream) -> None:
+    _a, b = await _pair(open_stream, 16000, PCMU, srtp=False)
+    frames: list[bytes] = []
+    b.set_audio_handler(frames.append)
+    await asyncio.sleep(0.2)
+    assert frames and {len(f) for f in frames} == {640}
+    assert np.frombuffer(frames[-1], dtype="<i2").max() < 50  # comfort silence decodes to silence
