@@ -8,7 +8,8 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -17,6 +18,8 @@ from sqlalchemy import select
 
 from outdial.dialer.notify import notify_new_call
 from outdial.dialer.placer import AttemptHandle, AttemptResult, CallSnapshot
+from outdial.dialer.settings import DialerSettings
+from outdial.dialer.worker import Worker
 from outdial.lifecycle import CallStatus, EndReason
 from outdial.store.db import Database
 from outdial.store.models import Call, CallAttempt, CallEvent, Organization, SipTrunk
@@ -82,23 +85,23 @@ async def events_of(db: Database, call_id: str) -> list[CallEvent]:
         return list(rows)
 
 
-async def wait_for(predicate: Callable[[], Any], timeout: float = 10.0, every: float = 0.02) -> Any:
-    deadline = time.monotonic() + timeout
+async def wait_for(predicate: Callable[[], Any], within: float = 10.0, every: float = 0.02) -> Any:
+    deadline = time.monotonic() + within
     while True:
         value = await predicate()
         if value:
             return value
         if time.monotonic() > deadline:
-            raise AssertionError(f"condition not met within {timeout}s")
+            raise AssertionError(f"condition not met within {within}s")
         await asyncio.sleep(every)
 
 
-async def wait_status(db: Database, call_id: str, *statuses: str, timeout: float = 10.0) -> Call:
+async def wait_status(db: Database, call_id: str, *statuses: str, within: float = 10.0) -> Call:
     async def check() -> Call | None:
         call = await load(db, call_id)
         return call if call.status in statuses else None
 
-    result: Call = await wait_for(check, timeout)
+    result: Call = await wait_for(check, within)
     return result
 
 
@@ -194,3 +197,31 @@ class ScriptedPlacer:
             outcome=script.outcome,
             recording_path="/tmp/rec.wav",
         )
+
+
+def fast_settings(**overrides: Any) -> DialerSettings:
+    values: dict[str, Any] = {
+        "lease_seconds": 2.0,
+        "heartbeat_seconds": 0.3,
+        "poll_seconds": 0.1,
+        "reap_seconds": 0.2,
+        "end_grace_seconds": 1.0,
+        "drain_seconds": 3.0,
+        "blocked_retry_seconds": 0.1,
+    }
+    values.update(overrides)
+    return DialerSettings(**values)
+
+
+@asynccontextmanager
+async def running(*workers: Worker) -> AsyncIterator[list[asyncio.Task[None]]]:
+    tasks = [asyncio.create_task(w.run()) for w in workers]
+    try:
+        for w in workers:
+            await asyncio.wait_for(w.listener.connected.wait(), timeout=10)
+        yield tasks
+    finally:
+        for w in workers:
+            await w.stop()
+        for t in tasks:
+            await t
