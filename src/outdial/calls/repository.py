@@ -1,0 +1,156 @@
+"""Queries of the calls domain: one call, a page of calls and its total, caller numbers, attempts."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import ClauseElement, ColumnElement, Executable, Select, func, select, update
+from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.ext.compiler import compiles
+from sqlalchemy.orm import defer
+from sqlalchemy.sql.compiler import SQLCompiler
+
+from outdial.store.models import Call, CallAttempt, PhoneNumber
+
+# Totals are exact up to this many matching calls. Past it, PostgreSQL reports the planner's estimate
+# (an exact count(*) over a million rows costs tens of milliseconds on every page); SQLite counts.
+EXACT_COUNT_LIMIT = 10_000
+
+
+@dataclass(frozen=True, slots=True)
+class CallFilters:
+    org_id: str
+    agent_id: str | None = None  # also set for a key scoped to one agent
+    status: str | None = None
+    to_number: str | None = None
+    created_after: datetime | None = None
+    created_before: datetime | None = None
+
+    def where(self) -> list[ColumnElement[bool]]:
+        clauses: list[ColumnElement[bool]] = [Call.org_id == self.org_id]
+        if self.agent_id is not None:
+            clauses.append(Call.agent_id == self.agent_id)
+        if self.status is not None:
+            clauses.append(Call.status == self.status)
+        if self.to_number is not None:
+            clauses.append(Call.to_number == self.to_number)
+        if self.created_after is not None:
+            clauses.append(Call.created_at > self.created_after)
+        if self.created_before is not None:
+            clauses.append(Call.created_at < self.created_before)
+        return clauses
+
+
+@dataclass(frozen=True, slots=True)
+class Total:
+    value: int
+    exact: bool
+
+
+async def get_call(
+    session: AsyncSession, org_id: str, call_id: str, *, for_update: bool = False
+) -> Call | None:
+    query = select(Call).where(Call.org_id == org_id, Call.id == call_id)
+    if for_update:
+        query = query.with_for_update()
+    return (await session.execute(query)).scalar_one_or_none()
+
+
+async def lock_call(session: AsyncSession, org_id: str, call_id: str) -> None:
+    """Take the call's row lock (PostgreSQL) or the database write lock (SQLite) for this transaction."""
+    await session.execute(
+        update(Call).where(Call.org_id == org_id, Call.id == call_id).values(updated_at=Call.updated_at)
+    )
+
+
+async def list_page(session: AsyncSession, filters: CallFilters, *, offset: int, limit: int) -> list[Call]:
+    """Newest first; ``limit + 1`` rows are asked for so the caller knows whether a next page exists."""
+    query = (
+        select(Call)
+        .options(defer(Call.agent_config), defer(Call.lease_owner), defer(Call.lease_expires_at))
+        .where(*filters.where())
+        .order_by(Call.created_at.desc(), Call.id.desc())
+        .offset(offset)
+        .limit(limit + 1)
+    )
+    return list((await session.execute(query)).scalars().all())
+
+
+async def count(session: AsyncSession, filters: CallFilters) -> Total:
+    """Exact below :data:`EXACT_COUNT_LIMIT`; above it an estimate on PostgreSQL (never below the limit)."""
+    bounded = select(Call.id).where(*filters.where()).limit(EXACT_COUNT_LIMIT + 1).subquery()
+    n = int((await session.execute(select(func.count()).select_from(bounded))).scalar_one())
+    if n <= EXACT_COUNT_LIMIT:
+        return Total(n, exact=True)
+    if session.get_bind().dialect.name != "postgresql":
+        exact = select(func.count()).select_from(Call).where(*filters.where())
+        return Total(int((await session.execute(exact)).scalar_one()), exact=True)
+    plan = (await session.execute(Explain(select(Call.id).where(*filters.where())))).scalar_one()
+    doc: Any = json.loads(plan) if isinstance(plan, str) else plan
+    estimate = int(doc[0]["Plan"]["Plan Rows"])
+    return Total(max(estimate, EXACT_COUNT_LIMIT + 1), exact=False)
+
+
+async def attempts_for(session: AsyncSession, call_ids: Sequence[str]) -> dict[str, list[CallAttempt]]:
+    if not call_ids:
+        return {}
+    rows = await session.execute(
+        select(CallAttempt).where(CallAttempt.call_id.in_(call_ids)).order_by(CallAttempt.number)
+    )
+    out: dict[str, list[CallAttempt]] = {cid: [] for cid in call_ids}
+    for attempt in rows.scalars():
+        out[attempt.call_id].append(attempt)
+    return out
+
+
+async def number_by_e164(session: AsyncSession, org_id: str, number: str) -> PhoneNumber | None:
+    query = select(PhoneNumber).where(PhoneNumber.org_id == org_id, PhoneNumber.number == number)
+    return (await session.execute(query)).scalar_one_or_none()
+
+
+async def number_by_id(session: AsyncSession, org_id: str, number_id: str) -> PhoneNumber | None:
+    query = select(PhoneNumber).where(PhoneNumber.org_id == org_id, PhoneNumber.id == number_id)
+    return (await session.execute(query)).scalar_one_or_none()
+
+
+async def outbound_number_of(session: AsyncSession, org_id: str, agent_id: str) -> PhoneNumber | None:
+    """The number set to place this agent's calls (the first one, if several name it)."""
+    query = (
+        select(PhoneNumber)
+        .where(
+            PhoneNumber.org_id == org_id,
+            PhoneNumber.outbound_agent_id == agent_id,
+            PhoneNumber.active.is_(True),
+        )
+        .order_by(PhoneNumber.created_at, PhoneNumber.id)
+        .limit(1)
+    )
+    return (await session.execute(query)).scalar_one_or_none()
+
+
+async def voip_numbers(session: AsyncSession, org_id: str, *, limit: int = 2) -> list[PhoneNumber]:
+    query = (
+        select(PhoneNumber)
+        .where(PhoneNumber.org_id == org_id, PhoneNumber.kind == "voip", PhoneNumber.active.is_(True))
+        .order_by(PhoneNumber.created_at, PhoneNumber.id)
+        .limit(limit)
+    )
+    return list((await session.execute(query)).scalars().all())
+
+
+class Explain(Executable, ClauseElement):
+    """``EXPLAIN (FORMAT JSON) <select>`` with the select's bound parameters (PostgreSQL only)."""
+
+    inherit_cache = False
+
+    def __init__(self, statement: Select[Any]) -> None:
+        self.statement = statement
+
+
+@compiles(Explain, "postgresql")
+def _compile_explain(element: Explain, compiler: SQLCompiler, **kw: Any) -> str:
+    return "EXPLAIN (FORMAT JSON) " + compiler.process(element.statement, **kw)

@@ -1,0 +1,238 @@
+"""The calls domain: create (with idempotency), read, list and cancel calls of one organization.
+
+Vendor surfaces (``outdial.api.compat.*``) call :func:`create_call` too and translate its
+:class:`~outdial.api.errors.ApiError` codes into their own shapes; there is no second implementation.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+from pydantic import ValidationError
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from outdial.api.auth import Principal
+from outdial.api.errors import ApiError, CodedValueError, not_found
+from outdial.api.pagination import PageParams, Pagination
+from outdial.calls import idempotency, repository, serializers
+from outdial.calls.checks import PreCreateCheck, run_pre_create_checks
+from outdial.calls.draft import Extras, build_call
+from outdial.calls.repository import CallFilters, Total
+from outdial.calls.schemas import CallCreated, CallOut, CreateCallRequest
+from outdial.calls.transitions import record_event
+from outdial.calls.validation import normalize_number
+from outdial.config import Settings
+from outdial.dialer.cancel import CancelOutcome, request_cancel
+from outdial.dialer.notify import notify_new_call
+from outdial.lifecycle import CallStatus, EventType
+from outdial.store.models import Call
+from outdial.store.types import utcnow
+
+NATIVE_SCOPE = "POST /v1/calls"
+
+
+@dataclass(frozen=True, slots=True)
+class CreateCallResult:
+    call: CallCreated
+    replayed: bool = False  # True: an Idempotency-Key replay of an earlier answer, nothing was created
+
+
+def parse_create_request(data: Mapping[str, Any]) -> CreateCallRequest:
+    """A :class:`CreateCallRequest` from plain data, refusing it as the native API would (400 + code)."""
+    try:
+        return CreateCallRequest.model_validate(data)
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        err = (first.get("ctx") or {}).get("error")
+        param = ".".join(str(p) for p in first.get("loc", ())) or None
+        if isinstance(err, CodedValueError):
+            raise ApiError(400, err.code, err.message, param) from exc
+        message = str(first.get("msg", "Invalid request.")).removeprefix("Value error, ")
+        raise ApiError(400, "invalid_request", message, param) from exc
+
+
+async def create_call(
+    session: AsyncSession,
+    principal: Principal,
+    request: CreateCallRequest,
+    *,
+    source: str = "native",
+    settings: Settings | None = None,
+    idempotency_key: str | None = None,
+    idempotency_scope: str = NATIVE_SCOPE,
+    external_id: str | None = None,
+    media_encryption: str | None = None,
+    transport: str | None = None,
+    agent_from_number: bool = False,
+    checks: Sequence[str | PreCreateCheck] | None = None,
+) -> CreateCallResult:
+    """Validate, store (``queued`` or ``scheduled``) and announce one call; commits ``session``.
+
+    Raises :class:`ApiError` with a stable code on any refusal; nothing is written then.
+    ``agent_from_number``: with neither agent_id nor agent, use the caller number's outbound agent.
+    ``checks`` replaces :data:`outdial.calls.checks.PRE_CREATE_CHECKS` (tests).
+    """
+    extras = Extras(
+        source=source,
+        external_id=external_id,
+        media_encryption=media_encryption,
+        transport=transport,
+        agent_from_number=agent_from_number,
+        allow_private_callbacks=bool(settings and settings.allow_private_webhooks),
+    )
+    request_hash = ""
+    if idempotency_key is not None:
+        idempotency.check_key(idempotency_key)
+        request_hash = idempotency.fingerprint(
+            idempotency_scope,
+            {
+                "request": request.model_dump(mode="json"),
+                "source": source,
+                "external_id": external_id,
+                "media_encryption": media_encryption,
+                "transport": transport,
+                "agent_from_number": agent_from_number,
+            },
+        )
+        stored = await idempotency.lookup(session, principal.org_id, idempotency_key)
+        if stored is not None:
+            return _replayed(stored, idempotency_scope, request_hash)
+
+    now = utcnow()
+    try:
+        call = await build_call(session, principal, request, extras, now)
+        key_row = None
+        if idempotency_key is not None:
+            key_row = await idempotency.claim(
+                session, principal.org_id, idempotency_key, idempotency_scope, request_hash, now=now
+            )
+            if key_row is None:  # a concurrent duplicate won the insert and has committed
+                stored = await idempotency.lookup(session, principal.org_id, idempotency_key)
+                if stored is None:
+                    raise idempotency.conflict("A request with this Idempotency-Key failed; retry it.")
+                return _replayed(stored, idempotency_scope, request_hash)
+        await run_pre_create_checks(session, call, checks)
+        session.add(call)
+        await session.flush()
+        record_event(session, call, EventType.CALL_QUEUED, data={"source": source}, at=now)
+        await notify_new_call(session)
+        created = serializers.created(call)
+        if key_row is not None:
+            idempotency.store(key_row, 202, created.model_dump(mode="json"))
+        await session.commit()
+    except BaseException:
+        await session.rollback()
+        raise
+    return CreateCallResult(created)
+
+
+def _replayed(row: Any, scope: str, request_hash: str) -> CreateCallResult:
+    _status, body = idempotency.replay(row, scope, request_hash)
+    return CreateCallResult(CallCreated.model_validate(body), replayed=True)
+
+
+async def _visible_call(session: AsyncSession, principal: Principal, call_id: str) -> Call:
+    call = await repository.get_call(session, principal.org_id, call_id)
+    if call is None or (principal.agent_id is not None and call.agent_id != principal.agent_id):
+        raise not_found("call", param="id")
+    return call
+
+
+async def get_call(session: AsyncSession, principal: Principal, call_id: str, settings: Settings) -> CallOut:
+    call = await _visible_call(session, principal, call_id)
+    attempts = await repository.attempts_for(session, [call.id])
+    return serializers.call_out(call, attempts[call.id], settings)
+
+
+@dataclass(frozen=True, slots=True)
+class CallPage:
+    data: list[CallOut]
+    pagination: Pagination
+    total_exact: bool
+
+
+async def list_calls(
+    session: AsyncSession,
+    principal: Principal,
+    params: PageParams,
+    settings: Settings,
+    *,
+    status: CallStatus | None = None,
+    agent_id: str | None = None,
+    to_number: str | None = None,
+    created_after: datetime | None = None,
+    created_before: datetime | None = None,
+) -> CallPage:
+    """Newest first. ``total`` is exact up to 10,000 matches, then an estimate (see repository.count)."""
+    if principal.agent_id is not None:
+        if agent_id is not None and agent_id != principal.agent_id:
+            return CallPage([], _pagination(params, Total(0, True), has_next=False), True)
+        agent_id = principal.agent_id
+    filters = CallFilters(
+        org_id=principal.org_id,
+        agent_id=agent_id,
+        status=status.value if status is not None else None,
+        to_number=normalize_number(to_number, None, param="to_number") if to_number is not None else None,
+        created_after=created_after,
+        created_before=created_before,
+    )
+    rows = await repository.list_page(session, filters, offset=params.offset, limit=params.limit)
+    has_next = len(rows) > params.limit
+    rows = rows[: params.limit]
+    if params.page == 1 and not has_next:
+        total = Total(len(rows), exact=True)  # the whole result is on this page: no count needed
+    else:
+        total = await repository.count(session, filters)
+    attempts = await repository.attempts_for(session, [c.id for c in rows])
+    data = [serializers.call_out(c, attempts[c.id], settings) for c in rows]
+    return CallPage(data, _pagination(params, total, has_next=has_next), total.exact)
+
+
+def as_utc(value: datetime | None) -> datetime | None:
+    """Filters and times without an offset are read as UTC."""
+    if value is None:
+        return None
+    return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+def _pagination(params: PageParams, total: Total, *, has_next: bool) -> Pagination:
+    pages = -(-total.value // params.limit)
+    if not total.exact:  # an estimate must not contradict the rows actually seen
+        pages = max(pages, params.page + (1 if has_next else 0))
+    return Pagination(
+        page=params.page,
+        limit=params.limit,
+        total=total.value,
+        totalPages=pages,
+        hasNext=has_next,
+        hasPrev=params.page > 1,
+    )
+
+
+async def cancel_call(
+    session: AsyncSession, principal: Principal, call_id: str, settings: Settings
+) -> CallOut:
+    """Cancel a call: pending calls end ``canceled`` at once; a live one is ended by its worker
+    (the answer shows its current status until then). 409 ``call_not_cancelable`` once terminal.
+    """
+    try:
+        # Touching the row first takes the write lock (SQLite) or row lock (PostgreSQL), so the status
+        # read next cannot change under us (a dialer claiming the call waits for this commit).
+        await repository.lock_call(session, principal.org_id, call_id)
+        call = await _visible_call(session, principal, call_id)
+        if await request_cancel(session, call) is CancelOutcome.ALREADY_ENDED:
+            raise ApiError(
+                409,
+                "call_not_cancelable",
+                f"Call {call.id} already ended ({call.status}); it cannot be canceled.",
+                "id",
+            )
+        await session.commit()
+    except BaseException:
+        await session.rollback()
+        raise
+    attempts = await repository.attempts_for(session, [call.id])
+    return serializers.call_out(call, attempts[call.id], settings)
