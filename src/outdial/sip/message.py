@@ -216,3 +216,35 @@ class StreamFramer:
         data = bytes(self._buf[:total])
         del self._buf[:total]
         return parse_message(data, stream=True)
+
+
+REASON_PHRASES: dict[int, str] = {
+    100: "Trying",
+    180: "Ringing",
+    181: "Call Is Being Forwarded",
+    182: "Queued",
+    183: "Session Progress",
+    200: "OK",
+    400: "Bad Request",
+    401: "Unauthorized",
+    403: "Forbidden",
+    404: "Not Found",
+    405: "Method Not Allowed",
+    407: "Proxy Authentication Required",
+    408: "Request Timeout",
+    480: "Temporarily Unavailable",
+    481: "Call/Transaction Does Not Exist",
+    484: "Address Incomplete",
+    486: "Busy Here",
+    487: "Request Terminated",
+    488: "Not Acceptable Here",
+    500: "Server Internal Error",
+    503: "Service Unavailable",
+    600: "Busy Everywhere",
+    603: "Decline",
+    604: "Does Not Exist Anywhere",
+}
+
+
+def reason_phrase(status: int) -> str:
+    return REASON_PHRASES.get(status, "Unknown")
