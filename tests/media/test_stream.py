@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import time
 
 import numpy as np
 import pytest
@@ -104,11 +105,15 @@ async def test_clear_output_drops_queued_audio_before_the_next_tick(open_stream:
     assert a.output_pending_ms == 0
     sent: list[bytes] = []
     a.set_sent_handler(sent.append)
+    packets_before = a.stats.packets_sent
     await asyncio.sleep(0.1)
-    assert sent and all(frame == bytes(640) for frame in sent)
+    assert sent == []  # nothing of the dropped audio went out
+    assert a.stats.packets_sent >= packets_before + 3  # comfort silence keeps flowing
 
 
-async def test_sent_handler_sees_every_frame_and_first_speech_is_timestamped(open_stream: OpenStream) -> None:
+async def test_sent_handler_sees_exactly_the_written_audio_and_first_speech_is_timestamped(
+    open_stream: OpenStream,
+) -> None:
     a, _b = await _pair(open_stream, 16000, PCMU, srtp=False)
     sent: list[bytes] = []
     speech_at: list[float] = []
@@ -116,11 +121,14 @@ async def test_sent_handler_sees_every_frame_and_first_speech_is_timestamped(ope
     a.set_first_speech_handler(speech_at.append)
     await asyncio.sleep(0.1)
     assert a.first_speech_sent_at is None  # comfort silence is not speech
-    source = speech_like(0.2, 16000)
-    a.write(bytes(640 * 2) + source)  # leading silence in the queue does not count either
+    assert sent == []  # nor is it reported as sent audio
+    written = bytes(640 * 2) + speech_like(0.2, 16000)  # leading silence in the queue is not speech
+    a.write(written)
+    before = time.monotonic()
     await asyncio.sleep(0.4)
     assert len(speech_at) == 1 and a.first_speech_sent_at == speech_at[0]
-    assert source in b"".join(sent)
+    assert before + 0.035 < speech_at[0] < before + 0.1  # two silent frames first, then speech
+    assert b"".join(sent) == written
     assert all(len(frame) == 640 for frame in sent)
 
 
@@ -171,9 +179,11 @@ async def test_srtp_with_mismatched_keys_counts_errors_and_plays_nothing(open_st
     b.configure(("127.0.0.1", a.local_port), PCMU, srtp=SrtpKeys(generate_srtp_key(), generate_srtp_key()))
     heard: list[bytes] = []
     b.set_audio_handler(heard.append)
-    await asyncio.sleep(0.2)
-    assert heard == []
+    a.write(speech_like(0.2, 8000))
+    await asyncio.sleep(0.3)
+    assert heard and set(heard) == {bytes(320)}  # only the idle silence, never the peer's audio
     assert b.stats.srtp_errors >= 5
+    assert b.stats.packets_received == 0
 
 
 def test_sample_rate_must_make_whole_frames() -> None:
@@ -195,3 +205,13 @@ async def test_received_pcm_frames_are_20ms_at_the_stream_rate(open_stream: Open
     await asyncio.sleep(0.2)
     assert frames and {len(f) for f in frames} == {640}
     assert np.frombuffer(frames[-1], dtype="<i2").max() < 50  # comfort silence decodes to silence
+
+
+async def test_audio_handler_ticks_with_silence_while_the_peer_sends_nothing(open_stream: OpenStream) -> None:
+    a = await open_stream(8000)
+    a.configure(("127.0.0.1", 9), PCMU)  # the discard port: nothing ever comes back
+    frames: list[bytes] = []
+    a.set_audio_handler(frames.append)
+    await asyncio.sleep(0.3)
+    assert 10 <= len(frames) <= 16
+    assert set(frames) == {bytes(320)}

@@ -7,7 +7,12 @@ file packets away.
 
 Outgoing audio: 16-bit LE mono PCM at ``sample_rate``, queued with ``write``. When the queue is
 empty the stream keeps sending comfort silence (G.711 silence) every 20 ms, as trunks and their
-NAT bindings expect a continuous stream from an answered call.
+NAT bindings expect a continuous stream from an answered call. The sent handler sees only the
+written audio as it goes out (not that silence, nor frames replaced by DTMF events).
+
+Incoming audio: while receiving, the audio handler gets exactly one frame per tick — the decoded
+frame, a concealment frame for a loss, or silence when the peer sends nothing (before its first
+packet, on hold) — so whatever listens (VAD, silence timeouts) runs on a steady 20 ms cadence.
 """
 
 from __future__ import annotations
@@ -319,14 +324,14 @@ class MediaStream:
     # --- handlers ------------------------------------------------------------------------------
 
     def set_audio_handler(self, handler: AudioHandler | None) -> None:
-        """``handler(frame)`` per received 20 ms frame (PCM16 at ``sample_rate``), losses concealed."""
+        """``handler(frame)`` every 20 ms while receiving: PCM16 at ``sample_rate``, silence when idle."""
         self._audio_handler = handler
 
     def set_dtmf_handler(self, handler: DtmfHandler | None) -> None:
         self._dtmf_handler = handler
 
     def set_sent_handler(self, handler: AudioHandler | None) -> None:
-        """``handler(frame)`` per 20 ms frame actually sent (silence included), PCM16 at ``sample_rate``."""
+        """``handler(frame)`` per 20 ms frame of written audio as it is sent (PCM16 at ``sample_rate``)."""
         self._sent_handler = handler
 
     def set_first_speech_handler(self, handler: SpeechHandler | None) -> None:
@@ -368,8 +373,6 @@ class MediaStream:
                     self._send_packet(
                         self._dtmf_payload_type, event.marker, self._event_timestamp, event.payload
                     )
-                    if self._sent_handler is not None:
-                        self._sent_handler(self._silence_pcm)
                     return
         out = self._out
         if out:
@@ -394,13 +397,13 @@ class MediaStream:
                     self._speech_handler(self.first_speech_sent_at)
             else:
                 self._send_packet(self._payload_type, self._marker, timestamp, payload)
+            self._marker = False
+            if self._sent_handler is not None:
+                self._sent_handler(frame)
         else:
-            frame = self._silence_pcm
             self._talking = False
             self._send_packet(self._payload_type, self._marker, timestamp, self._silence_payload)
-        self._marker = False
-        if self._sent_handler is not None:
-            self._sent_handler(frame)
+            self._marker = False
 
     def _send_packet(self, payload_type: int, marker: bool, timestamp: int, payload: bytes) -> None:
         packet = pack_header(payload_type, marker, self._seq, timestamp, self.ssrc) + payload
@@ -416,7 +419,10 @@ class MediaStream:
 
     def _play_frame(self) -> None:
         payload = self._jitter.pop()
-        if payload is None or self._audio_handler is None:
+        if self._audio_handler is None:
+            return
+        if payload is None:
+            self._audio_handler(self._silence_pcm)
             return
         samples = g711.decode_samples(payload, self._rx_payload_type)
         if self._up is not None:
