@@ -151,8 +151,8 @@ class MediaClock:
             running += count
             if running >= target:
                 # Upper edge of the bucket: a percentile we report is never better than measured.
-                return (bucket + 1) * _BUCKET_S * 1000.0
-        return _BUCKETS * _BUCKET_S * 1000.0
+                return round((bucket + 1) * _BUCKET_S * 1000.0, 3)
+        return round(_BUCKETS * _BUCKET_S * 1000.0, 3)
 
 
 _default: MediaClock | None = None
