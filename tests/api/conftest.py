@@ -7,7 +7,10 @@ The seeding helpers write rows straight to the store, so a test can set up state
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+import asyncio
+import shutil
+import uuid
+from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -20,9 +23,10 @@ from outdial.api.app import create_app
 from outdial.api.auth import get_or_create_org, issue_key
 from outdial.config import Settings
 from outdial.store.db import Database
-from outdial.store.migrate import upgrade_async
+from outdial.store.migrate import upgrade
 from outdial.store.models import Agent, PhoneNumber, SipTrunk
 from outdial.store.types import utcnow
+from tests.support.databases import PG_ADMIN, _pg_exec, require_postgres
 
 
 @dataclass(frozen=True)
@@ -126,9 +130,66 @@ def settings(tmp_path: Path, db_url: str) -> Settings:
     return Settings(data_dir=tmp_path / "data", database_url=db_url)
 
 
+@pytest.fixture(scope="session")
+def _sqlite_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A migrated SQLite file, copied for each test (migrating per test is the slow part)."""
+    path = tmp_path_factory.mktemp("template") / "outdial.db"
+    upgrade(f"sqlite+aiosqlite:///{path}")
+    return path
+
+
+@pytest.fixture(scope="session")
+def _pg_database() -> Iterator[str]:
+    """One migrated PostgreSQL database for the session; each test starts from it emptied."""
+    require_postgres()
+    name = f"outdial_api_{uuid.uuid4().hex[:12]}"
+    asyncio.run(_pg_exec(f'CREATE DATABASE "{name}"'))
+    try:
+        url = f"{_pg_base()}/{name}"
+        upgrade(url)
+        yield url
+    finally:
+        asyncio.run(_pg_exec(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+
+
+def _pg_base() -> str:
+    return PG_ADMIN.rsplit("/", 1)[0].replace("postgresql://", "postgresql+asyncpg://")
+
+
+async def _pg_empty(url: str) -> None:
+    import asyncpg
+
+    conn = await asyncpg.connect(url.replace("postgresql+asyncpg://", "postgresql://"), timeout=5)
+    try:
+        tables = await conn.fetch(
+            "SELECT tablename FROM pg_tables WHERE schemaname = 'public' AND tablename <> 'alembic_version'"
+        )
+        # DELETE with foreign-key triggers off: far faster than TRUNCATE on a few small tables.
+        async with conn.transaction():
+            await conn.execute("SET LOCAL session_replication_role = replica")
+            for t in tables:
+                await conn.execute(f'DELETE FROM "{t["tablename"]}"')
+    finally:
+        await conn.close()
+
+
+@pytest.fixture(params=["sqlite", "postgres"])
+def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
+    """Overrides the suite's ``db_url``: the same two databases, migrated once and empty for each test
+    (creating and migrating a database per test is what made API tests slow)."""
+    if request.param == "sqlite":
+        target = tmp_path / "outdial.db"
+        shutil.copyfile(request.getfixturevalue("_sqlite_template"), target)
+        yield f"sqlite+aiosqlite:///{target}"
+        return
+    url = request.getfixturevalue("_pg_database")
+    asyncio.run(_pg_empty(url))
+    yield url
+
+
 @pytest.fixture
 async def db(db_url: str) -> AsyncIterator[Database]:
-    await upgrade_async(db_url)
+    """The test's database, migrated to every head."""
     database = Database(db_url)
     try:
         yield database
