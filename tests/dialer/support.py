@@ -136,7 +136,8 @@ class ScriptedPlacer:
     by_attempt: dict[int, Script] = field(default_factory=dict)
     placed: list[Placed] = field(default_factory=list)
     live: dict[str, AttemptHandle] = field(default_factory=dict)
-    hold: asyncio.Event | None = None  # when set on the placer, attempts wait for it before the INVITE
+    active: int = 0
+    max_active: int = 0
 
     def script_for(self, call: CallSnapshot) -> Script:
         return self.by_attempt.get(call.attempt_number) or self.by_number.get(call.to_number) or self.default
@@ -145,9 +146,12 @@ class ScriptedPlacer:
         record = Placed(call=call, at_monotonic=time.monotonic(), at=utcnow())
         self.placed.append(record)
         self.live[call.id] = handle
+        self.active += 1
+        self.max_active = max(self.max_active, self.active)
         try:
             return await self._run(call, handle, record)
         finally:
+            self.active -= 1
             self.live.pop(call.id, None)
 
     async def _until(self, handle: AttemptHandle, seconds: float | None) -> EndReason | None:

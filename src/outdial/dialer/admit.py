@@ -36,6 +36,7 @@ ACTIVE_VALUES = [s.value for s in ACTIVE]
 @dataclass(frozen=True, slots=True)
 class Admitted:
     call: CallSnapshot
+    send_at: datetime  # the INVITE leaves at this instant (its calls-per-second slot), not before
 
 
 @dataclass(frozen=True, slots=True)
@@ -115,6 +116,7 @@ async def admit(
                 _release(call)
                 return Blocked("org", call.org_id)
 
+        slot = now
         trunk = await session.get(SipTrunk, call.trunk_id) if call.trunk_id else None
         if trunk is not None and (trunk.max_concurrent_calls is not None or trunk.calls_per_second):
             pace = await _lock_pace_row(session, trunk.id)
@@ -127,6 +129,7 @@ async def admit(
                 if decision.wait_seconds > 0:
                     return Wait(decision.wait_seconds)
                 pace.tat = decision.new_tat
+                slot = decision.slot or now
 
         number = call.attempt_count + 1
         attempt = CallAttempt(
@@ -134,7 +137,7 @@ async def admit(
             number=number,
             worker_id=worker_id,
             status=CallStatus.DIALING.value,
-            dialed_at=now,
+            dialed_at=slot,
         )
         session.add(attempt)
         await session.flush()
@@ -142,16 +145,16 @@ async def admit(
             session,
             call,
             CallStatus.DIALING,
-            at=now,
+            at=slot,
             data={"attempt": number},
             attempt_count=number,
-            dialed_at=now,
+            dialed_at=slot,
             answered_at=None,
             ended_at=None,
             duration_seconds=None,
             lease_expires_at=now + timedelta(seconds=lease_seconds),
         )
-        return Admitted(snapshot(call, attempt, trunk))
+        return Admitted(snapshot(call, attempt, trunk), send_at=slot)
 
 
 def snapshot(call: Call, attempt: CallAttempt, trunk: SipTrunk | None) -> CallSnapshot:
@@ -177,6 +180,7 @@ def snapshot(call: Call, attempt: CallAttempt, trunk: SipTrunk | None) -> CallSn
             username=trunk.username,
             password=trunk.password,
             media_encryption=trunk.media_encryption,
+            calls_per_second=trunk.calls_per_second,
         )
         if trunk is not None
         else None,

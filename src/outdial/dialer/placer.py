@@ -26,6 +26,7 @@ class TrunkSnapshot:
     username: str | None
     password: str | None
     media_encryption: str
+    calls_per_second: float | None = None
 
 
 @dataclass(frozen=True, slots=True)

@@ -97,6 +97,7 @@ class Worker:
         self._live: dict[str, _Live] = {}
         self._blocked: dict[tuple[str, str], float] = {}  # ("trunk"|"org", id) -> monotonic until
         self._trunk_gates: dict[str, asyncio.Lock] = {}
+        self._last_send: dict[str, float] = {}  # trunk id -> monotonic instant of its last INVITE
         self._tasks: set[asyncio.Task[Any]] = set()
         self._wake = asyncio.Event()
         self._stopping = asyncio.Event()
@@ -218,12 +219,23 @@ class Worker:
                 )
             elif isinstance(outcome, admission.Admitted):
                 self._held.pop(claimed.id, None)
+                await self._wait_for_slot(outcome)
                 await self._run_attempt(outcome.call)
         except Exception:
             log.exception("dialing call %s failed", claimed.id)
         finally:
             self._held.pop(claimed.id, None)
             self._wake.set()
+
+    async def _wait_for_slot(self, admitted: admission.Admitted) -> None:
+        send = time.monotonic() + max(0.0, (admitted.send_at - self.clock.now()).total_seconds())
+        trunk = admitted.call.trunk
+        if trunk is not None and trunk.calls_per_second:
+            send = max(send, self._last_send.get(trunk.id, 0.0) + 1.0 / trunk.calls_per_second)
+            self._last_send[trunk.id] = send
+        delay = send - time.monotonic()
+        if delay > 0:
+            await asyncio.sleep(delay)
 
     async def _admit(self, claimed: Claimed) -> admission.Admission:
         gate = self._trunk_gates.setdefault(claimed.trunk_id or "", asyncio.Lock())

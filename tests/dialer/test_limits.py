@@ -1,0 +1,122 @@
+"""Limits that hold under load: trunk and org concurrency, calls per second, worker capacity."""
+
+from __future__ import annotations
+
+import itertools
+
+from sqlalchemy import select
+
+from outdial.dialer.worker import Worker
+from outdial.store.db import Database
+from outdial.store.models import Call, Organization
+from tests.dialer.support import (
+    Script,
+    ScriptedPlacer,
+    attempts_of,
+    fast_settings,
+    make_calls,
+    make_org,
+    make_trunk,
+    running,
+    wait_for,
+)
+
+
+async def _all_completed(db: Database, org: Organization) -> None:
+    async def check() -> bool:
+        async with db.session() as s:
+            rows = list(await s.scalars(select(Call.status).where(Call.org_id == org.id)))
+            return bool(rows) and all(r == "completed" for r in rows)
+
+    await wait_for(check, within=60)
+
+
+def _gaps(placer: ScriptedPlacer) -> list[float]:
+    times = sorted(p.at_monotonic for p in placer.placed)
+    return [b - a for a, b in itertools.pairwise(times)]
+
+
+async def test_trunk_max_concurrent_calls_holds(db: Database) -> None:
+    org = await make_org(db)
+    trunk = await make_trunk(db, org, max_concurrent_calls=3)
+    placer = ScriptedPlacer(Script(talk=0.15))
+    await make_calls(db, org, 15, trunk=trunk, notify=True)
+    async with running(Worker(db, fast_settings(), placer)):
+        await _all_completed(db, org)
+    assert placer.max_active == 3
+    assert len(placer.placed) == 15
+
+
+async def test_org_max_concurrent_calls_holds_across_trunks(db: Database) -> None:
+    org = await make_org(db, max_concurrent_calls=2)
+    trunks = [await make_trunk(db, org), await make_trunk(db, org)]
+    placer = ScriptedPlacer(Script(talk=0.15))
+    for trunk in trunks:
+        await make_calls(db, org, 6, trunk=trunk, notify=True)
+    async with running(Worker(db, fast_settings(), placer)):
+        await _all_completed(db, org)
+    assert placer.max_active == 2
+
+
+async def test_calls_per_second_spaces_invites(db: Database) -> None:
+    org = await make_org(db)
+    trunk = await make_trunk(db, org, calls_per_second=10)
+    placer = ScriptedPlacer(Script(talk=0.01))
+    calls = await make_calls(db, org, 12, trunk=trunk, notify=True)
+    async with running(Worker(db, fast_settings(), placer)):
+        await _all_completed(db, org)
+    dialed = sorted([a.dialed_at for c in calls for a in await attempts_of(db, c.id)])
+    assert min((b - a).total_seconds() for a, b in itertools.pairwise(dialed)) >= 0.1
+    gaps = _gaps(placer)  # on the wire: the INVITE leaves at its slot
+    assert min(gaps) >= 0.08, gaps
+    assert sum(gaps) >= 1.05
+
+
+async def test_worker_capacity_bounds_live_calls(db: Database) -> None:
+    org = await make_org(db)
+    placer = ScriptedPlacer(Script(talk=0.15))
+    await make_calls(db, org, 8, notify=True)
+    async with running(Worker(db, fast_settings(max_live_calls=2), placer)):
+        await _all_completed(db, org)
+    assert placer.max_active == 2
+
+
+async def test_a_late_media_clock_stops_admission_until_it_recovers(db: Database) -> None:
+    org = await make_org(db)
+    placer = ScriptedPlacer()
+    lateness = {"ms": 50.0}
+    worker = Worker(
+        db, fast_settings(max_media_lateness_ms=10), placer, media_lateness_ms=lambda: lateness["ms"]
+    )
+    await make_calls(db, org, 2, notify=True)
+    async with running(worker):
+        await wait_for(_sleep_then_true, within=2)
+        assert placer.placed == []
+        lateness["ms"] = 1.0
+        await _all_completed(db, org)
+    assert len(placer.placed) == 2
+
+
+async def _sleep_then_true() -> bool:
+    import asyncio
+
+    await asyncio.sleep(0.4)
+    return True
+
+
+async def test_limits_hold_across_two_workers_on_postgres(pg_db: Database) -> None:
+    org = await make_org(pg_db, max_concurrent_calls=5)
+    trunk = await make_trunk(pg_db, org, max_concurrent_calls=4, calls_per_second=25)
+    placer = ScriptedPlacer(Script(talk=0.2))
+    await make_calls(pg_db, org, 40, trunk=trunk, notify=True)
+    workers = [Worker(pg_db, fast_settings(), placer, worker_id=f"w{i}") for i in range(2)]
+    async with running(*workers):
+        await _all_completed(pg_db, org)
+    assert placer.max_active == 4
+    assert min(_gaps(placer)) >= 0.03
+    assert {p.call.attempt_id for p in placer.placed}.__len__() == 40
+    async with pg_db.session() as s:
+        from outdial.store.models import CallAttempt
+
+        owners = set(await s.scalars(select(CallAttempt.worker_id)))
+    assert owners == {"w0", "w1"}
