@@ -1,0 +1,275 @@
+"""Calls placed through sipp acting as the trunk: every outcome a real trunk produces, on 127.0.0.1."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from outdial.lifecycle import EndReason
+from outdial.media.g711 import ulaw_encode
+from outdial.sip import Answered, Ended, Ringing, SipTimeout, Timers, TrunkConfig, UserAgent
+from tests.sip.sippkit import (
+    BYE_FROM_CALLEE,
+    CAPTURE_DIALOG,
+    recv,
+    response,
+    scenario,
+    start_sipp,
+)
+from tests.support.procs import free_port
+
+pytestmark = [pytest.mark.interop, pytest.mark.timeout(60)]
+DTMF_PCAP = "/usr/share/sip-tester/dtmf_2833_1.pcap"
+
+
+@pytest.fixture
+async def ua() -> AsyncIterator[UserAgent]:
+    agent = await UserAgent.start(timers=Timers(t1=0.1), sample_rate=8000)
+    yield agent
+    await agent.close()
+
+
+def chirp_ulaw(seconds: float = 1.0) -> bytes:
+    """A rising tone as µ-law without 0x7F (µ-law's "negative zero", which decodes like 0xFF): every other
+    byte value survives decode→encode unchanged, so the payload can be compared byte for byte."""
+    t = np.arange(int(8000 * seconds)) / 8000
+    pcm = (9000 * np.sin(2 * np.pi * (300 + 700 * t) * t)).astype(np.int16)
+    return ulaw_encode(pcm.tobytes()).replace(b"\x7f", b"\xff")
+
+
+async def test_answered_call_receives_sipp_audio_bit_exactly_and_a_dtmf_digit(
+    ua: UserAgent, tmp_path: Path
+) -> None:
+    audio = chirp_ulaw()
+    (tmp_path / "callee.ulaw").write_bytes(audio)
+    body = (
+        recv("INVITE")
+        + response(180, "Ringing")
+        + response(200, "OK", sdp="[media_port]")
+        + recv("ACK")
+        + '<nop><action><exec rtp_stream="callee.ulaw,1,0"/></action></nop>\n'
+        + '<pause milliseconds="1300"/>\n'
+        + f'<nop><action><exec play_pcap_audio="{DTMF_PCAP}"/></action></nop>\n'
+        + recv("BYE")
+        + response(200, "OK")
+    )
+    sipp = start_sipp(tmp_path, "audio", scenario("audio", body))
+    call = await ua.invite(TrunkConfig(address=sipp.address), to="+15551234567", from_="+15557654321")
+    assert await asyncio.wait_for(call.wait_answered(), 5)
+    assert call.media is not None
+    heard = bytearray()
+    digits: list[str] = []
+    call.media.set_audio_handler(lambda frame: heard.extend(ulaw_encode(frame)))
+    call.media.set_dtmf_handler(digits.append)
+    for _ in range(100):
+        if digits and audio in heard:
+            break
+        await asyncio.sleep(0.05)
+    await call.hangup()
+    ended = await call.wait_ended()
+    assert ended.end_reason is EndReason.AGENT_HANGUP
+    assert audio in heard, "the callee's RTP payload did not arrive byte for byte"
+    assert digits == ["1"]
+    assert await sipp.finished() == 0, sipp.output()
+
+
+async def test_our_audio_reaches_sipp_and_comes_back_through_its_rtp_echo(
+    ua: UserAgent, tmp_path: Path
+) -> None:
+    body = (
+        recv("INVITE")
+        + response(200, "OK", sdp="[media_port]")
+        + recv("ACK")
+        + recv("BYE")
+        + response(200, "OK")
+    )
+    sipp = start_sipp(tmp_path, "echo", scenario("echo", body), "-rtp_echo")
+    call = await ua.invite(TrunkConfig(address=sipp.address), to="100", from_="200")
+    assert await asyncio.wait_for(call.wait_answered(), 5)
+    assert call.media is not None
+    sent = chirp_ulaw(0.6)
+    heard = bytearray()
+    call.media.set_audio_handler(lambda frame: heard.extend(ulaw_encode(frame)))
+    from outdial.media.g711 import ulaw_decode
+
+    call.media.write(ulaw_decode(sent))
+    for _ in range(60):
+        if sent in heard:
+            break
+        await asyncio.sleep(0.05)
+    await call.hangup()
+    assert sent in heard, "our RTP did not come back from sipp's echo"
+    assert await sipp.finished() == 0, sipp.output()
+
+
+@pytest.mark.parametrize(
+    ("code", "reason", "end_reason"),
+    [
+        (486, "Busy Here", EndReason.BUSY),
+        (600, "Busy Everywhere", EndReason.BUSY),
+        (480, "Temporarily Unavailable", EndReason.NO_ANSWER),
+        (408, "Request Timeout", EndReason.NO_ANSWER),
+        (404, "Not Found", EndReason.REJECTED),
+        (503, "Service Unavailable", EndReason.TRUNK_ERROR),
+    ],
+)
+async def test_final_failure_maps_to_end_reason_and_keeps_the_status(
+    ua: UserAgent, tmp_path: Path, code: int, reason: str, end_reason: EndReason
+) -> None:
+    body = recv("INVITE") + response(180, "Ringing") + response(code, reason) + recv("ACK")
+    sipp = start_sipp(tmp_path, f"fail{code}", scenario(f"fail{code}", body))
+    call = await ua.invite(TrunkConfig(address=sipp.address), to="100", from_="200")
+    events = [ev async for ev in call.events()]
+    assert events[0] == Ringing(180)
+    assert events[-1] == Ended(code, end_reason, f"{code} {reason}")
+    assert await sipp.finished() == 0, sipp.output()
+
+
+async def test_ring_timeout_sends_cancel_then_acks_the_487(ua: UserAgent, tmp_path: Path) -> None:
+    capture_cseq = '<action><ereg regexp="[0-9]+" search_in="hdr" header="CSeq:" assign_to="cseq"/></action>'
+    body = (
+        recv("INVITE", extra=capture_cseq)
+        + response(180, "Ringing")
+        + recv("CANCEL")
+        + response(200, "OK", tag=False, retrans=False)
+        + "<send><![CDATA[\nSIP/2.0 487 Request Terminated\n[last_Via:]\n[last_From:]\n"
+        "[last_To:];tag=[pid]SIPpTag01[call_number]\n[last_Call-ID:]\nCSeq: [$cseq] INVITE\n"
+        "Content-Length: 0\n]]></send>\n" + recv("ACK")
+    )
+    sipp = start_sipp(tmp_path, "ringto", scenario("ringto", body))
+    call = await ua.invite(TrunkConfig(address=sipp.address), to="100", from_="200", ring_timeout=0.5)
+    ended = await asyncio.wait_for(call.wait_ended(), 5)
+    assert (ended.sip_status, ended.end_reason) == (487, EndReason.NO_ANSWER)
+    assert await sipp.finished() == 0, sipp.output()
+
+
+AUTH_OK = '<label id="good"/>\n'
+
+
+def auth_scenario(algorithm: str = "MD5") -> str:
+    challenge = (
+        f'WWW-Authenticate: Digest realm="outdial.test", nonce="n0nce[call_number]", qop="auth", '
+        f"algorithm={algorithm}"
+    )
+    return scenario(
+        "auth",
+        recv("INVITE")
+        + response(401, "Unauthorized", extra=challenge)
+        + recv("ACK")
+        + recv(
+            "INVITE",
+            extra='<action><verifyauth assign_to="authvalid" username="alice" password="s3cret"/></action>',
+        )
+        + '<nop test="authvalid" next="good"/>\n'
+        + response(403, "Forbidden")
+        + recv("ACK")
+        + '<nop next="end"/>\n'
+        + AUTH_OK
+        + response(200, "OK", sdp="[media_port]")
+        + recv("ACK")
+        + recv("BYE")
+        + response(200, "OK")
+        + '<label id="end"/>\n',
+    )
+
+
+async def test_digest_challenge_with_qop_auth_is_answered_once(ua: UserAgent, tmp_path: Path) -> None:
+    sipp = start_sipp(tmp_path, "auth", auth_scenario())
+    trunk = TrunkConfig(address=sipp.address, username="alice", password="s3cret")
+    call = await ua.invite(trunk, to="100", from_="200")
+    assert await asyncio.wait_for(call.wait_answered(), 5)
+    await call.hangup()
+    assert await sipp.finished() == 0, sipp.output()
+    assert "qop=auth" in sipp.message_log()
+
+
+async def test_wrong_password_gets_403_and_the_call_is_rejected(ua: UserAgent, tmp_path: Path) -> None:
+    sipp = start_sipp(tmp_path, "auth", auth_scenario())
+    trunk = TrunkConfig(address=sipp.address, username="alice", password="wrong")
+    call = await ua.invite(trunk, to="100", from_="200")
+    ended = await asyncio.wait_for(call.wait_ended(), 5)
+    assert (ended.sip_status, ended.end_reason) == (403, EndReason.REJECTED)
+    assert "authentication failed" in ended.reason
+    assert await sipp.finished() == 0, sipp.output()
+    assert sipp.message_log().count("Authorization:") == 1  # exactly one retry
+
+
+async def test_callee_hangs_up_with_bye(ua: UserAgent, tmp_path: Path) -> None:
+    body = (
+        recv("INVITE", extra=CAPTURE_DIALOG)
+        + response(200, "OK", sdp="[media_port]")
+        + recv("ACK")
+        + '<pause milliseconds="300"/>\n'
+        + BYE_FROM_CALLEE
+        + '<recv response="200"/>\n'
+    )
+    sipp = start_sipp(tmp_path, "calleebye", scenario("calleebye", body))
+    call = await ua.invite(TrunkConfig(address=sipp.address), to="100", from_="200")
+    events = [ev async for ev in call.events()]
+    assert events[0] == Answered()
+    assert isinstance(events[-1], Ended) and events[-1].end_reason is EndReason.CALLEE_HANGUP
+    assert await sipp.finished() == 0, sipp.output()
+
+
+async def test_lost_invite_is_recovered_by_retransmission(ua: UserAgent, tmp_path: Path) -> None:
+    port = free_port("udp")
+    body = (
+        recv("INVITE")
+        + response(200, "OK", sdp="[media_port]")
+        + recv("ACK")
+        + recv("BYE")
+        + response(200, "OK")
+    )
+    # Nothing listens yet: the first INVITE is lost; timer A's retransmission reaches sipp.
+    call = await ua.invite(TrunkConfig(address=f"127.0.0.1:{port}"), to="100", from_="200")
+    await asyncio.sleep(0.15)
+    sipp = start_sipp(tmp_path, "lost", scenario("lost", body), port=port)
+    assert await asyncio.wait_for(call.wait_answered(), 5)
+    await call.hangup()
+    assert await sipp.finished() == 0, sipp.output()
+
+
+async def test_retransmitted_200_is_absorbed_and_acked_again(ua: UserAgent, tmp_path: Path) -> None:
+    ok = response(200, "OK", sdp="[media_port]", retrans=False)
+    # The second 200 is the retransmission a lost ACK causes; our re-ACK reaches sipp as a retransmitted
+    # ACK, which it absorbs and logs.
+    # [last_Via:] and [last_CSeq:] would now name the ACK: replay the INVITE's, captured on arrival.
+    again = (
+        ok.replace("[last_Via:]", "Via: [$via]")
+        .replace("[last_CSeq:]", "CSeq: [$cseq]")
+        .replace("[last_From:]", "From: [$from]")
+    )
+    capture = (
+        '<action><ereg regexp="[^ ].*" search_in="hdr" header="Via:" assign_to="via"/>'
+        '<ereg regexp="[^ ].*" search_in="hdr" header="CSeq:" assign_to="cseq"/>'
+        '<ereg regexp="[^ ].*" search_in="hdr" header="From:" assign_to="from"/></action>'
+    )
+    body = recv("INVITE", extra=capture) + ok + recv("ACK") + again + recv("BYE") + response(200, "OK")
+    sipp = start_sipp(tmp_path, "reack", scenario("reack", body))
+    call = await ua.invite(TrunkConfig(address=sipp.address), to="100", from_="200")
+    assert await asyncio.wait_for(call.wait_answered(), 5)
+    await asyncio.sleep(0.2)
+    await call.hangup()
+    assert [type(ev) async for ev in call.events()] == [Answered, Ended]
+    assert await sipp.finished() == 0, sipp.output()
+    # sipp answers each repeated ACK by resending its last 200, so the exchange repeats until our BYE.
+    assert sipp.message_log().count("ACK sip:") >= 2
+
+
+async def test_options_ping_returns_the_status(ua: UserAgent, tmp_path: Path) -> None:
+    sipp = start_sipp(tmp_path, "options", scenario("options", recv("OPTIONS") + response(200, "OK")))
+    assert await ua.options_ping(TrunkConfig(address=sipp.address)) == 200
+    assert await sipp.finished() == 0, sipp.output()
+
+
+async def test_options_ping_to_nobody_times_out() -> None:
+    agent = await UserAgent.start(timers=Timers(t1=0.02))
+    try:
+        with pytest.raises(SipTimeout):
+            await agent.options_ping(TrunkConfig(address=f"127.0.0.1:{free_port('udp')}"))
+    finally:
+        await agent.close()
