@@ -32,6 +32,22 @@ class Settings(BaseSettings):
         description="Base URL used in links handed out (recording_url); default http://host:port.",
     )
     log_level: str = "info"
+    sip_host: str = Field(
+        default="127.0.0.1",
+        description="Address the SIP user agent and RTP bind to and advertise (the trunk must reach it).",
+    )
+    sip_port: int = Field(default=5060, description="UDP (and TCP) port of the SIP user agent; 0 picks one.")
+    payment_provider: str = Field(
+        default="builtin",
+        description="Who charges top-ups and auto-reloads: builtin (refuses: no payment method) or stripe.",
+    )
+    stripe_api_key: str | None = Field(
+        default=None, description="Secret key for the stripe payment provider."
+    )
+    stripe_api_base: str | None = Field(
+        default=None, description="Stripe API base URL (tests point it at a local server); default Stripe's."
+    )
+    currency: str = Field(default="usd", description="Currency of balances, rates and charges.")
 
     @property
     def resolved_database_url(self) -> str:

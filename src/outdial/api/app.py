@@ -20,6 +20,7 @@ ROUTER_MODULES: tuple[str, ...] = (
     "outdial.agents.endpoints",
     "outdial.trunks.endpoints",
     "outdial.numbers.endpoints",
+    "outdial.numbers.verify",
     "outdial.calls.endpoints",
     "outdial.webhooks.endpoints",
     "outdial.transcripts.endpoints",

@@ -21,7 +21,10 @@ from outdial.store.models import Call
 PreCreateCheck = Callable[[AsyncSession, Call], Awaitable[None]]
 
 # "module:function" of each check, in the order they run.
-PRE_CREATE_CHECKS: list[str] = []
+PRE_CREATE_CHECKS: list[str] = [
+    "outdial.dnc.service:refuse_listed",
+    "outdial.billing.service:refuse_insufficient",
+]
 
 _resolved: dict[str, PreCreateCheck] = {}
 

@@ -16,7 +16,7 @@ def _register() -> None:
     # Imported for their side effect of adding commands to `app`; one module per command group.
     import importlib
 
-    for name in ("server", "keys", "demo", "callee", "calls"):
+    for name in ("server", "keys", "demo", "callee", "calls", "billing"):
         try:
             importlib.import_module(f"outdial.cli.{name}")
         except ModuleNotFoundError as exc:  # a command group not built yet
