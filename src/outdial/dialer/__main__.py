@@ -1,0 +1,3 @@
+from outdial.dialer.process import main
+
+main()
