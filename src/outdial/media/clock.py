@@ -62,7 +62,8 @@ class MediaClock:
         self._errors = 0
         self._now: Callable[[], float] = time.monotonic
 
-    def __len__(self) -> int:
+    @property
+    def stream_count(self) -> int:
         return len(self._slot_of)
 
     def add(self, stream: Tickable) -> None:
@@ -113,7 +114,8 @@ class MediaClock:
                 continue
             for stream in snapshots[n % slots]:
                 lateness = now() - deadline
-                bucket = int(lateness / _BUCKET_S)
+                # Timers may fire up to a clock-resolution early: that counts as on time.
+                bucket = int(lateness / _BUCKET_S) if lateness > 0 else 0
                 histogram[bucket if bucket < last_bucket else last_bucket] += 1
                 if lateness > self._max_lateness:
                     self._max_lateness = lateness

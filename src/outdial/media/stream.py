@@ -22,6 +22,7 @@ import contextlib
 import logging
 import secrets
 import socket
+import struct
 import time
 from collections import deque
 from collections.abc import Callable, Iterator
@@ -39,6 +40,8 @@ from outdial.media.rtp import RtpError, RtpPacket, is_rtcp, pack_header
 from outdial.media.srtp import SrtpContext, SrtpError, SrtpKeys
 
 log = logging.getLogger(__name__)
+
+_FIXED_AFTER_FIRST = struct.Struct("!BHII")  # the RTP fixed header after its first octet
 
 Direction = Literal["sendrecv", "sendonly", "recvonly", "inactive"]
 AudioHandler = Callable[[bytes], None]
@@ -207,7 +210,7 @@ class MediaStream:
         cls, host: str = "127.0.0.1", port: int = 0, sample_rate: int = 16000, clock: MediaClock | None = None
     ) -> MediaStream:
         """Bind an RTP/RTCP port pair on ``host`` (``port`` 0: any free even port)."""
-        stream = cls(sample_rate, clock or default_clock())
+        stream = cls(sample_rate, clock if clock is not None else default_clock())
         rtp_sock, rtcp_sock = _bind_pair(host, port)
         loop = asyncio.get_running_loop()
         try:
@@ -443,14 +446,22 @@ class MediaStream:
             except SrtpError:
                 self._srtp_errors += 1
                 return
-        try:
-            packet = RtpPacket.parse(data)
-        except RtpError:
-            self._malformed += 1
-            return
-        payload_type = packet.payload_type
+        if len(data) > 12 and data[0] == 0x80:
+            # The common case (no CSRC, extension or padding) skips building an RtpPacket.
+            second, sequence_number, timestamp, ssrc = _FIXED_AFTER_FIRST.unpack_from(data, 1)
+            payload_type = second & 0x7F
+            payload = data[12:]
+        else:
+            try:
+                packet = RtpPacket.parse(data)
+            except RtpError:
+                self._malformed += 1
+                return
+            payload_type = packet.payload_type
+            sequence_number, timestamp, ssrc = packet.sequence_number, packet.timestamp, packet.ssrc
+            payload = packet.payload
         if payload_type == self._dtmf_payload_type:
-            digit = self._dtmf_rx.receive(packet.ssrc, packet.timestamp, packet.payload)
+            digit = self._dtmf_rx.receive(ssrc, timestamp, payload)
             if digit is not None:
                 self._dtmf_received += 1
                 if self._dtmf_handler is not None:
@@ -458,9 +469,9 @@ class MediaStream:
             return
         if payload_type != g711.PCMU and payload_type != g711.PCMA:
             return  # comfort noise and codecs we did not offer
-        if packet.ssrc != self._rx_ssrc:
+        if ssrc != self._rx_ssrc:
             # A new source (first packet, or the peer restarted its stream): start its statistics afresh.
-            self._rx_ssrc = packet.ssrc
+            self._rx_ssrc = ssrc
             self._reception = rtcp.ReceptionStatistics(G711_RATE)
             self._jitter.reset()
             if self._up is not None:
@@ -468,10 +479,10 @@ class MediaStream:
         if payload_type != self._rx_payload_type:
             self._rx_payload_type = payload_type
             self._jitter.set_silence(bytes([g711.silence_byte(payload_type)]) * SAMPLES_PER_FRAME)
-        self._reception.update(packet.sequence_number, packet.timestamp, time.monotonic())
-        self._bytes_received += len(packet.payload)
+        self._reception.update(sequence_number, timestamp, time.monotonic())
+        self._bytes_received += len(payload)
         if self._receiving:
-            self._jitter.put(packet.sequence_number, packet.payload)
+            self._jitter.put(sequence_number, payload)
 
     def _on_rtcp(self, data: bytes, addr: tuple[str, int]) -> None:
         if self._srtp is not None:
