@@ -227,6 +227,9 @@ def main() -> None:
     else:
         grid, warmup_s, window_s = list(range(100, 1601, 50)), 2.0, 8.0
 
+    # Tiny matrix products must not wake BLAS worker threads on the measured core.
+    os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
+    os.environ.setdefault("OMP_NUM_THREADS", "1")
     ctx = mp.get_context("spawn")
     parent, child = ctx.Pipe(duplex=False)
     echo = ctx.Process(target=_echo, args=(child,), daemon=True)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import socket
 import time
 
 import numpy as np
@@ -215,3 +216,28 @@ async def test_audio_handler_ticks_with_silence_while_the_peer_sends_nothing(ope
     await asyncio.sleep(0.3)
     assert 10 <= len(frames) <= 16
     assert set(frames) == {bytes(320)}
+
+
+async def test_packets_from_an_unexpected_source_are_accepted(open_stream: OpenStream) -> None:
+    # sipp's pcap DTMF arrive from source port 0 and trunks often send from another port than their SDP's.
+    from outdial.media.dtmf import event_packets
+    from outdial.media.rtp import RtpPacket
+
+    stream = await open_stream(8000)
+    stream.configure(("127.0.0.1", 9), PCMU, dtmf_payload_type=101)
+    digits: list[str] = []
+    heard: list[bytes] = []
+    stream.set_dtmf_handler(digits.append)
+    stream.set_audio_handler(heard.append)
+    source = g711.ulaw_encode(speech_like(0.1, 8000))
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as stranger:
+        stranger.bind(("127.0.0.1", 0))
+        for i in range(5):
+            packet = RtpPacket(PCMU, 100 + i, 160 * i, 0x5151, source[160 * i : 160 * (i + 1)])
+            stranger.sendto(packet.serialize(), ("127.0.0.1", stream.local_port))
+        for i, event in enumerate(event_packets("9", 60)):
+            packet = RtpPacket(101, 200 + i, 4000, 0x5151, event.payload, marker=event.marker)
+            stranger.sendto(packet.serialize(), ("127.0.0.1", stream.local_port))
+        await asyncio.sleep(0.25)
+    assert digits == ["9"]
+    assert g711.ulaw_decode(source) in b"".join(heard)
