@@ -146,6 +146,8 @@ async def test_recvonly_sends_nothing_and_sendonly_plays_nothing(open_stream: Op
     assert a.stats.packets_sent == sent_before
     assert heard == []
     assert a.stats.packets_received > 5  # b still sends (sendonly)
+    with pytest.raises(MediaError, match="recvonly"):
+        await a.send_dtmf("1")
 
 
 async def test_reconfigure_switches_codec_mid_call(open_stream: OpenStream) -> None:

@@ -21,7 +21,6 @@ import asyncio
 import contextlib
 import logging
 import secrets
-import socket
 import struct
 import time
 from collections import deque
@@ -38,6 +37,7 @@ from outdial.media.jitterbuffer import JitterBuffer
 from outdial.media.resample import FrameResampler
 from outdial.media.rtp import RtpError, RtpPacket, is_rtcp, pack_header
 from outdial.media.srtp import SrtpContext, SrtpError, SrtpKeys
+from outdial.media.transport import DatagramHandler, bind_port_pair
 
 log = logging.getLogger(__name__)
 
@@ -87,48 +87,6 @@ class StreamStats:
     remote_fraction_lost: float | None  # from the peer's last report about us, 0..1
     remote_jitter_ms: float | None
     round_trip_ms: float | None
-
-
-class _Protocol(asyncio.DatagramProtocol):
-    __slots__ = ("_on_datagram",)
-
-    def __init__(self, on_datagram: Callable[[bytes, tuple[str, int]], None]) -> None:
-        self._on_datagram = on_datagram
-
-    def datagram_received(self, data: bytes, addr: tuple[str, int]) -> None:
-        self._on_datagram(data, addr)
-
-    def error_received(self, exc: Exception) -> None:
-        # ICMP port unreachable from a peer that is gone or not yet listening: RTP carries on.
-        log.debug("media socket error: %s", exc)
-
-
-def _bind_pair(host: str, port: int) -> tuple[socket.socket, socket.socket]:
-    """UDP sockets on an even port and the next one; port 0 lets the kernel pick."""
-    for _ in range(100 if port == 0 else 1):
-        rtp = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-        try:
-            rtp.bind((host, port))
-            chosen = rtp.getsockname()[1]
-            if port == 0 and chosen % 2:
-                rtp.close()
-                continue
-            rtcp_sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-            try:
-                rtcp_sock.bind((host, chosen + 1))
-            except OSError:
-                rtcp_sock.close()
-                rtp.close()
-                if port:
-                    raise
-                continue
-        except BaseException:
-            rtp.close()
-            raise
-        rtp.setblocking(False)
-        rtcp_sock.setblocking(False)
-        return rtp, rtcp_sock
-    raise OSError(f"no free RTP/RTCP port pair on {host}")
 
 
 class MediaStream:
@@ -211,12 +169,12 @@ class MediaStream:
     ) -> MediaStream:
         """Bind an RTP/RTCP port pair on ``host`` (``port`` 0: any free even port)."""
         stream = cls(sample_rate, clock if clock is not None else default_clock())
-        rtp_sock, rtcp_sock = _bind_pair(host, port)
+        rtp_sock, rtcp_sock = bind_port_pair(host, port)
         loop = asyncio.get_running_loop()
         try:
             for sock, on_datagram in ((rtp_sock, stream._on_rtp), (rtcp_sock, stream._on_rtcp)):
                 transport, _ = await loop.create_datagram_endpoint(
-                    lambda handler=on_datagram: _Protocol(handler),  # type: ignore[misc]
+                    lambda handler=on_datagram: DatagramHandler(handler),  # type: ignore[misc]
                     sock=sock,
                 )
                 if sock is rtp_sock:
@@ -319,6 +277,8 @@ class MediaStream:
             raise MediaError("the peer did not negotiate telephone-event: no DTMF payload type configured")
         if self._closed:
             raise MediaError("media stream is closed")
+        if not self._sending:
+            raise MediaError(f"cannot send DTMF while the stream is {self._direction}")
         future: asyncio.Future[None] = asyncio.get_running_loop().create_future()
         self._dtmf_jobs.append((digits_schedule(digits, duration_ms, frame_ms=FRAME_MS), future))
         self._dtmf_sent += len(digits)
@@ -345,8 +305,11 @@ class MediaStream:
 
     def _on_tick(self) -> None:
         self._ticks += 1
+        # The RTP clock runs while we do not send too (hold), so timestamps keep tracking real time.
+        timestamp = self._timestamp
+        self._timestamp = (timestamp + SAMPLES_PER_FRAME) & 0xFFFFFFFF
         if self._sending and self._remote is not None:
-            self._send_frame()
+            self._send_frame(timestamp)
         if self._receiving:
             self._play_frame()
         if self._ticks >= self._next_rtcp_tick:
@@ -356,9 +319,7 @@ class MediaStream:
             except OSError as exc:
                 log.debug("RTCP send failed: %s", exc)
 
-    def _send_frame(self) -> None:
-        timestamp = self._timestamp
-        self._timestamp = (timestamp + SAMPLES_PER_FRAME) & 0xFFFFFFFF
+    def _send_frame(self, timestamp: int) -> None:
         if self._dtmf_job is None and self._dtmf_jobs:
             self._dtmf_job = self._dtmf_jobs.popleft()
         if self._dtmf_job is not None:
