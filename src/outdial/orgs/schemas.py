@@ -7,7 +7,7 @@ from datetime import datetime
 import phonenumbers
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-from outdial.orgs.calling_window import CallingWindow
+from outdial.calls.schemas import CallingWindowIn as CallingWindow
 
 MAX_CONCURRENT_CALLS = 10_000
 
@@ -50,7 +50,8 @@ class OrganizationOut(BaseModel):
     )
     max_concurrent_calls: int | None = Field(description="Live calls at once across the org; null: no cap.")
     calling_window: CallingWindow | None = Field(
-        description="Default calling window for calls that set none; null: any time."
+        description="Default calling window for calls that set none (same shape as a call's); "
+        "null: any time. Without a timezone it is read in the callee's zones."
     )
     created_at: datetime
 

@@ -8,8 +8,7 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from outdial.api.errors import not_found
-from outdial.orgs.calling_window import CallingWindow
-from outdial.orgs.schemas import OrganizationOut, OrganizationUpdate
+from outdial.orgs.schemas import CallingWindow, OrganizationOut, OrganizationUpdate
 from outdial.store.models import Organization
 
 # Keys of Organization.settings owned by this module; other domains keep theirs alongside.
