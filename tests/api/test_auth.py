@@ -74,8 +74,8 @@ async def test_every_v1_route_declares_its_errors_and_a_summary(app: FastAPI) ->
         "/v1/sip-trunks/x": "/v1/sip-trunks/{trunk_id}",
         "/v1/phone-numbers/x": "/v1/phone-numbers/{number_id}",
     }
-    mine = [(templates.get(path, path), method.lower()) for method, path in ROUTES]
-    mine = [(path, method, spec["paths"][path][method]) for path, method in mine]
+    keys = [(templates.get(path, path), method.lower()) for method, path in ROUTES]
+    mine = [(path, method, spec["paths"][path][method]) for path, method in keys]
     for path, method, op in mine:
         assert op.get("summary"), (method, path)
         assert {"400", "401", "404"} <= set(op["responses"]), (method, path)
