@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import socket
 import subprocess
 import time
 from dataclasses import dataclass
@@ -171,13 +172,12 @@ def start_sipp(
     with log.open("wb") as out:
         proc = OwnedProcess(args, stdout=out, stderr=subprocess.STDOUT, cwd=tmp)
     run = SippRun(proc, port, rtp, log, messages)
-    _wait_listening(run)
+    _wait_listening(run, socket.SOCK_STREAM if transport.startswith("t") else socket.SOCK_DGRAM)
     return run
 
 
 def free_port_block(count: int) -> int:
     """An even UDP port with `count` consecutive ports free from it."""
-    import socket
 
     for _ in range(100):
         base = free_port_pair()
@@ -196,15 +196,13 @@ def free_port_block(count: int) -> int:
     raise RuntimeError(f"no block of {count} free UDP ports")
 
 
-def _wait_listening(run: SippRun, timeout: float = 5.0) -> None:
+def _wait_listening(run: SippRun, kind: int, timeout: float = 5.0) -> None:
     """sipp binds its port within milliseconds; wait until the kernel shows the socket taken."""
-    import socket
-
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if run.proc.proc.poll() is not None:
             raise AssertionError(f"sipp exited early:\n{run.output()}")
-        with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
+        with socket.socket(socket.AF_INET, kind) as s:
             try:
                 s.bind(("127.0.0.1", run.port))
             except OSError:

@@ -11,7 +11,7 @@ import pytest
 
 from outdial.lifecycle import EndReason
 from outdial.media.g711 import ulaw_encode
-from outdial.sip import Answered, Ended, Ringing, SipTimeout, Timers, TrunkConfig, UserAgent
+from outdial.sip import Answered, EarlyMedia, Ended, Ringing, SipTimeout, Timers, TrunkConfig, UserAgent
 from tests.sip.sippkit import (
     BYE_FROM_CALLEE,
     CAPTURE_DIALOG,
@@ -39,6 +39,11 @@ def chirp_ulaw(seconds: float = 1.0) -> bytes:
     t = np.arange(int(8000 * seconds)) / 8000
     pcm = (9000 * np.sin(2 * np.pi * (300 + 700 * t) * t)).astype(np.int16)
     return ulaw_encode(pcm.tobytes()).replace(b"\x7f", b"\xff")
+
+
+ANSWER_THEN_BYE = (
+    recv("INVITE") + response(200, "OK", sdp="[media_port]") + recv("ACK") + recv("BYE") + response(200, "OK")
+)
 
 
 async def test_answered_call_receives_sipp_audio_bit_exactly_and_a_dtmf_digit(
@@ -80,13 +85,7 @@ async def test_answered_call_receives_sipp_audio_bit_exactly_and_a_dtmf_digit(
 async def test_our_audio_reaches_sipp_and_comes_back_through_its_rtp_echo(
     ua: UserAgent, tmp_path: Path
 ) -> None:
-    body = (
-        recv("INVITE")
-        + response(200, "OK", sdp="[media_port]")
-        + recv("ACK")
-        + recv("BYE")
-        + response(200, "OK")
-    )
+    body = ANSWER_THEN_BYE
     sipp = start_sipp(tmp_path, "echo", scenario("echo", body), "-rtp_echo")
     call = await ua.invite(TrunkConfig(address=sipp.address), to="100", from_="200")
     assert await asyncio.wait_for(call.wait_answered(), 5)
@@ -217,13 +216,7 @@ async def test_callee_hangs_up_with_bye(ua: UserAgent, tmp_path: Path) -> None:
 
 async def test_lost_invite_is_recovered_by_retransmission(ua: UserAgent, tmp_path: Path) -> None:
     port = free_port("udp")
-    body = (
-        recv("INVITE")
-        + response(200, "OK", sdp="[media_port]")
-        + recv("ACK")
-        + recv("BYE")
-        + response(200, "OK")
-    )
+    body = ANSWER_THEN_BYE
     # Nothing listens yet: the first INVITE is lost; timer A's retransmission reaches sipp.
     call = await ua.invite(TrunkConfig(address=f"127.0.0.1:{port}"), to="100", from_="200")
     await asyncio.sleep(0.15)
@@ -273,3 +266,40 @@ async def test_options_ping_to_nobody_times_out() -> None:
             await agent.options_ping(TrunkConfig(address=f"127.0.0.1:{free_port('udp')}"))
     finally:
         await agent.close()
+
+
+async def test_call_over_tcp_to_sipp(ua: UserAgent, tmp_path: Path) -> None:
+    sipp = start_sipp(tmp_path, "tcp", scenario("tcp", ANSWER_THEN_BYE), transport="t1")
+    call = await ua.invite(TrunkConfig(address=sipp.address, transport="tcp"), to="100", from_="200")
+    assert await asyncio.wait_for(call.wait_answered(), 5)
+    await call.hangup()
+    assert await sipp.finished() == 0, sipp.output()
+    assert "SIP/2.0/TCP" in sipp.message_log()
+
+
+async def test_183_with_sdp_brings_early_media_before_the_answer(ua: UserAgent, tmp_path: Path) -> None:
+    audio = chirp_ulaw(0.5)
+    (tmp_path / "early.ulaw").write_bytes(audio)
+    body = (
+        recv("INVITE")
+        + response(183, "Session Progress", sdp="[media_port]")
+        + '<nop><action><exec rtp_stream="early.ulaw,1,0"/></action></nop>\n'
+        + '<pause milliseconds="1000"/>\n'
+        + response(200, "OK", sdp="[media_port]")
+        + recv("ACK")
+        + recv("BYE")
+        + response(200, "OK")
+    )
+    sipp = start_sipp(tmp_path, "early", scenario("early", body))
+    call = await ua.invite(TrunkConfig(address=sipp.address), to="100", from_="200")
+    heard = bytearray()
+    async for event in call.events():
+        if isinstance(event, EarlyMedia):
+            assert call.media is not None
+            call.media.set_audio_handler(lambda frame: heard.extend(ulaw_encode(frame)))
+        if isinstance(event, Answered):
+            break
+    assert audio in heard, "early media did not arrive before the 200 OK"
+    await call.hangup()
+    assert [type(e) async for e in call.events()] == [Ringing, EarlyMedia, Answered, Ended]
+    assert await sipp.finished() == 0, sipp.output()

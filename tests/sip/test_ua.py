@@ -1,0 +1,172 @@
+"""Our UAC calling our UAS over UDP, TCP and TLS: ringing, answer, reject, CANCEL, BYE, hold, DTMF."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator, Awaitable, Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pytest
+import trustme
+
+from outdial.lifecycle import EndReason
+from outdial.sip import (
+    Answered,
+    Ended,
+    IncomingCall,
+    Ringing,
+    Timers,
+    TrunkConfig,
+    UserAgent,
+)
+
+pytestmark = pytest.mark.timeout(30)
+
+
+@dataclass
+class Pair:
+    caller: UserAgent
+    callee: UserAgent
+    ca_file: str
+    incoming: list[IncomingCall] = field(default_factory=list)
+
+    def trunk(self, transport: str = "udp", **kw: object) -> TrunkConfig:
+        host, port = self.callee.listening(transport)
+        return TrunkConfig(address=f"{host}:{port}", transport=transport, tls_ca_file=self.ca_file, **kw)  # type: ignore[arg-type]
+
+    def on_invite(self, handler: Callable[[IncomingCall], Awaitable[None]]) -> None:
+        async def wrapped(incoming: IncomingCall) -> None:
+            self.incoming.append(incoming)
+            await handler(incoming)
+
+        self.callee.on_invite = wrapped
+
+
+@pytest.fixture
+async def pair(tmp_path: Path) -> AsyncIterator[Pair]:
+    ca = trustme.CA()
+    cert = ca.issue_cert("127.0.0.1")
+    cert.private_key_and_cert_chain_pem.write_to_path(str(tmp_path / "server.pem"))
+    ca.cert_pem.write_to_path(str(tmp_path / "ca.pem"))
+    fast = Timers(t1=0.05)
+    callee = await UserAgent.start(
+        tcp_port=0, tls_port=0, tls_certfile=str(tmp_path / "server.pem"), timers=fast, sample_rate=8000
+    )
+    caller = await UserAgent.start(timers=fast, sample_rate=8000)
+    yield Pair(caller, callee, str(tmp_path / "ca.pem"))
+    await caller.close()
+    await callee.close()
+
+
+async def answer_after_ring(incoming: IncomingCall) -> None:
+    await incoming.ring()
+    await incoming.answer()
+
+
+@pytest.mark.parametrize("transport", ["udp", "tcp", "tls"])
+async def test_call_rings_is_answered_and_the_callee_sees_our_hangup(pair: Pair, transport: str) -> None:
+    pair.on_invite(answer_after_ring)
+    call = await pair.caller.invite(
+        pair.trunk(transport), to="+15551234567", from_="+15557654321", headers={"X-Crm-Id": "42"}
+    )
+    assert await asyncio.wait_for(call.wait_answered(), 5)
+    incoming = pair.incoming[0]
+    assert incoming.caller == "+15557654321" and incoming.callee == "+15551234567"
+    assert incoming.headers.get("X-Crm-Id") == "42"
+    assert incoming.headers.get("P-Asserted-Identity") == "<sip:+15557654321@127.0.0.1>"
+    assert incoming.flow.transport == transport.upper()
+    await call.hangup()
+    assert [type(e) for e in [e async for e in call.events()]] == [Ringing, Answered, Ended]
+    ended = await asyncio.wait_for(incoming.wait_ended(), 5)
+    assert ended.end_reason is EndReason.CALLEE_HANGUP  # from the callee's side: the other party hung up
+
+
+@pytest.mark.parametrize("transport", ["udp", "tls"])
+async def test_callee_hangs_up_and_the_call_ends_callee_hangup(pair: Pair, transport: str) -> None:
+    pair.on_invite(answer_after_ring)
+    call = await pair.caller.invite(pair.trunk(transport), to="100", from_="200")
+    assert await asyncio.wait_for(call.wait_answered(), 5)
+    await asyncio.sleep(0.1)  # let the ACK land before the BYE
+    await pair.incoming[0].hangup()
+    ended = await asyncio.wait_for(call.wait_ended(), 5)
+    assert (ended.sip_status, ended.end_reason) == (None, EndReason.CALLEE_HANGUP)
+
+
+async def test_rejection_keeps_the_status_and_maps_to_busy(pair: Pair) -> None:
+    async def busy(incoming: IncomingCall) -> None:
+        await incoming.reject(486)
+
+    pair.on_invite(busy)
+    call = await pair.caller.invite(pair.trunk(), to="100", from_="200")
+    ended = await asyncio.wait_for(call.wait_ended(), 5)
+    assert (ended.sip_status, ended.end_reason) == (486, EndReason.BUSY)
+
+
+async def test_caller_cancel_ends_both_sides_with_487(pair: Pair) -> None:
+    rang = asyncio.Event()
+
+    async def ring_only(incoming: IncomingCall) -> None:
+        await incoming.ring()
+        rang.set()
+
+    pair.on_invite(ring_only)
+    call = await pair.caller.invite(pair.trunk("tcp"), to="100", from_="200")
+    await asyncio.wait_for(rang.wait(), 5)
+    ended = await asyncio.wait_for(call.cancel(), 5)
+    assert (ended.sip_status, ended.end_reason) == (487, EndReason.CANCELED)
+    theirs = await asyncio.wait_for(pair.incoming[0].wait_ended(), 5)
+    assert (theirs.sip_status, theirs.end_reason) == (487, EndReason.CANCELED)
+
+
+async def test_hold_and_unhold_move_the_callee_media_direction(pair: Pair) -> None:
+    pair.on_invite(answer_after_ring)
+    call = await pair.caller.invite(pair.trunk(), to="100", from_="200")
+    assert await asyncio.wait_for(call.wait_answered(), 5)
+    incoming = pair.incoming[0]
+    assert incoming.media is not None and call.media is not None
+    await call.hold()
+    assert (call.media.direction, incoming.media.direction) == ("sendonly", "recvonly")
+    await call.unhold()
+    assert (call.media.direction, incoming.media.direction) == ("sendrecv", "sendrecv")
+    await call.hangup()
+
+
+async def test_rfc4733_digits_reach_the_callee(pair: Pair) -> None:
+    pair.on_invite(answer_after_ring)
+    call = await pair.caller.invite(pair.trunk(), to="100", from_="200")
+    assert await asyncio.wait_for(call.wait_answered(), 5)
+    incoming = pair.incoming[0]
+    assert incoming.media is not None
+    digits: list[str] = []
+    incoming.media.set_dtmf_handler(digits.append)
+    await call.send_dtmf("42#")
+    for _ in range(40):
+        if len(digits) == 3:
+            break
+        await asyncio.sleep(0.05)
+    assert digits == ["4", "2", "#"]
+    await call.hangup()
+
+
+async def test_srtp_required_call_between_our_agents_is_encrypted(pair: Pair) -> None:
+    pair.on_invite(answer_after_ring)
+    call = await pair.caller.invite(pair.trunk(media_encryption="srtp_required"), to="100", from_="200")
+    assert await asyncio.wait_for(call.wait_answered(), 5)
+    assert call.negotiated is not None and call.negotiated.encrypted
+    await call.hangup()
+
+
+async def test_unreachable_tcp_trunk_ends_as_trunk_error(pair: Pair) -> None:
+    from tests.support.procs import free_port
+
+    call = await pair.caller.invite(
+        TrunkConfig(address=f"127.0.0.1:{free_port()}", transport="tcp"), to="100", from_="200"
+    )
+    ended = await asyncio.wait_for(call.wait_ended(), 5)
+    assert (ended.sip_status, ended.end_reason) == (None, EndReason.TRUNK_ERROR)
+    assert "unreachable" in ended.reason
+
+
+async def test_options_ping_over_tls_is_answered_by_our_uas(pair: Pair) -> None:
+    assert await pair.caller.options_ping(pair.trunk("tls")) == 200
