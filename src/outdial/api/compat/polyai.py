@@ -29,6 +29,8 @@ from outdial.store.models import Agent, Call, SipTrunk
 router = APIRouter(prefix="/v1/outbound-calling", tags=["compat: PolyAI"])
 
 METADATA_MAX_BASE64_BYTES = 26 * 1024
+# A SIP request over UDP must stay well under the path MTU (RFC 3261 §18.1.1); over TLS any size fits.
+UDP_HEADER_BUDGET_BYTES = 1000
 SID_PREFIX = "OUT-"
 _HEADER_KEY = re.compile(r"^[A-Za-z0-9\-_.!%*+`'~]+$")
 
@@ -82,11 +84,15 @@ class OutboundCall(BaseModel):
                 "metadata_too_large",
                 f"metadata is {size} bytes in base64; it must be under {METADATA_MAX_BASE64_BYTES} (26 KB).",
             )
-        for key in value:
-            if not _HEADER_KEY.match(key):
+        for key, item in value.items():
+            if not _HEADER_KEY.match(key) or len(key) > 64:
                 raise CodedValueError(
                     "invalid_request",
-                    f"metadata key {key!r} cannot be a SIP header name (use letters, digits, -_.).",
+                    f"metadata key {key!r} cannot be a SIP header name (at most 64 letters, digits, -_.).",
+                )
+            if "\r" in item or "\n" in item or "\x00" in item:
+                raise CodedValueError(
+                    "invalid_request", f"metadata value of {key!r} must be one line of text."
                 )
         return value
 
@@ -190,6 +196,25 @@ async def trunk_supports(session: AsyncSession, call: Call) -> None:
         raise ApiError(400, "invalid_request", f"encryption {wanted}: the trunk requires SRTP.", "encryption")
 
 
+def sip_headers(metadata: dict[str, str], transport: str) -> dict[str, str]:
+    """Each metadata key as an ``X-`` header; over UDP the headers must fit one datagram."""
+    headers = {(k if k[:2].lower() == "x-" else f"X-{k}"): v for k, v in metadata.items()}
+    if len({h.lower() for h in headers}) != len(headers):
+        raise ApiError(
+            400, "invalid_request", "metadata keys differ only by case or an X- prefix.", "metadata"
+        )
+    size = sum(len(k) + len(v) + 4 for k, v in headers.items())
+    if transport == "udp" and size > UDP_HEADER_BUDGET_BYTES:
+        raise ApiError(
+            400,
+            "invalid_request",
+            f"metadata makes {size} bytes of SIP headers, more than a UDP INVITE can carry "
+            f"({UDP_HEADER_BUDGET_BYTES}); use encryption TLS/SRTP or TLS/RTP for large metadata.",
+            "metadata",
+        )
+    return headers
+
+
 @router.post(
     "",
     response_model=CallSid,
@@ -201,16 +226,12 @@ async def trigger(
 ) -> CallSid:
     await _outbound_ready(session, principal)
     transport, media = ENCRYPTION[body.encryption]
-    headers = {(k if k[:2].lower() == "x-" else f"X-{k}"): v for k, v in body.metadata.items()}
+    headers = sip_headers(body.metadata, transport)
     request = calls.parse_create_request(
-        {
-            "agent_id": principal.agent_id,
-            "to_number": body.to_number,
-            "country_code": body.country_code,
-            "metadata": dict(body.metadata),
-            "sip_headers": headers,
-        }
+        {"agent_id": principal.agent_id, "to_number": body.to_number, "country_code": body.country_code}
     )
+    # PolyAI's own metadata rule (checked above) replaces the native 16 KB and header limits.
+    request = request.model_copy(update={"metadata": dict(body.metadata), "sip_headers": headers})
     result = await calls.create_call(
         session,
         principal,
