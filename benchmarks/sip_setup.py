@@ -54,12 +54,11 @@ def _start_sipp(total: int, workdir: Path) -> tuple[subprocess.Popen[bytes], int
         sys.exit("sipp not found: install it with `apt-get install sip-tester`")
     port = _free_udp_port()
     media = _free_udp_port(4)
-    args = [
-        sipp, "-sn", "uas", "-i", "127.0.0.1", "-p", str(port), "-mi", "127.0.0.1", "-mp", str(media),
-        "-cp", str(_free_udp_port()), "-m", str(total), "-nostdin", "-timeout", "300s",
-    ]  # fmt: skip
-    proc = subprocess.Popen(args, cwd=workdir, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-                            start_new_session=True)  # fmt: skip
+    args = [sipp, "-sn", "uas", "-i", "127.0.0.1", "-p", str(port), "-mi", "127.0.0.1", "-mp", str(media)]
+    args += ["-cp", str(_free_udp_port()), "-m", str(total), "-nostdin", "-timeout", "300s"]
+    proc = subprocess.Popen(
+        args, cwd=workdir, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True
+    )
     deadline = time.monotonic() + 5
     while time.monotonic() < deadline:
         with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:

@@ -24,6 +24,7 @@ def response(
     sdp: str | None = None,
     extra: str = "",
     retrans: bool | None = None,
+    dtmf: bool = True,
 ) -> str:
     """A <send> of one response to the last request; `sdp` is the media port expression to advertise.
 
@@ -41,7 +42,7 @@ def response(
     if extra:
         lines.append(extra)
     if sdp is not None:
-        lines += ["Content-Type: application/sdp", "Content-Length: [len]", "", *sdp_body(sdp)]
+        lines += ["Content-Type: application/sdp", "Content-Length: [len]", "", *sdp_body(sdp, dtmf)]
     else:
         lines.append("Content-Length: 0")
     if retrans is None:
@@ -50,7 +51,9 @@ def response(
     return f"<send{attr}><![CDATA[\n" + "\n".join(lines) + "\n]]></send>\n"
 
 
-def sdp_body(port: str) -> list[str]:
+def sdp_body(port: str, dtmf: bool = True) -> list[str]:
+    if not dtmf:
+        return [*sdp_body(port)[:5], f"m=audio {port} RTP/AVP 0", "a=rtpmap:0 PCMU/8000", "a=ptime:20"]
     return [
         "v=0",
         "o=sipp 1 1 IN IP4 [local_ip]",

@@ -303,3 +303,51 @@ async def test_183_with_sdp_brings_early_media_before_the_answer(ua: UserAgent, 
     await call.hangup()
     assert [type(e) async for e in call.events()] == [Ringing, EarlyMedia, Answered, Ended]
     assert await sipp.finished() == 0, sipp.output()
+
+
+async def test_digits_go_by_sip_info_when_telephone_event_was_not_negotiated(
+    ua: UserAgent, tmp_path: Path
+) -> None:
+    check = '<action><ereg regexp="Signal=7" search_in="body" check_it="true" assign_to="signal"/></action>'
+    body = (
+        recv("INVITE")
+        + response(200, "OK", sdp="[media_port]", dtmf=False)
+        + recv("ACK")
+        + recv("INFO", extra=check)
+        + response(200, "OK", retrans=False, extra="X-Got: [$signal]")  # sipp wants each variable used
+        + recv("BYE")
+        + response(200, "OK")
+    )
+    sipp = start_sipp(tmp_path, "info", scenario("info", body))
+    call = await ua.invite(TrunkConfig(address=sipp.address), to="100", from_="200")
+    assert await asyncio.wait_for(call.wait_answered(), 5)
+    assert call.negotiated is not None and call.negotiated.dtmf_payload_type is None
+    await call.send_dtmf("7")
+    await call.hangup()
+    assert await sipp.finished() == 0, sipp.output()
+    assert "application/dtmf-relay" in sipp.message_log()
+
+
+async def test_proxy_authentication_407_is_answered_with_proxy_authorization(
+    ua: UserAgent, tmp_path: Path
+) -> None:
+    challenge = 'Proxy-Authenticate: Digest realm="proxy.test", nonce="pn[call_number]", qop="auth"'
+    body = (
+        recv("INVITE")
+        + response(407, "Proxy Authentication Required", extra=challenge)
+        + recv("ACK")
+        + recv("INVITE", extra='<action><ereg regexp="Digest .*qop=auth" search_in="hdr" '
+               'header="Proxy-Authorization:" check_it="true" assign_to="creds"/></action>')
+        + response(200, "OK", sdp="[media_port]", extra="X-Got: [$creds]")
+        + recv("ACK")
+        + recv("BYE")
+        + response(200, "OK")
+    )  # fmt: skip
+    sipp = start_sipp(tmp_path, "proxyauth", scenario("proxyauth", body))
+    trunk = TrunkConfig(address=sipp.address, username="alice", password="s3cret")
+    call = await ua.invite(trunk, to="100", from_="200")
+    assert await asyncio.wait_for(call.wait_answered(), 5)
+    await call.hangup()
+    assert await sipp.finished() == 0, sipp.output()
+    log = sipp.message_log()
+    assert 'realm="proxy.test"' in log and "CSeq: 2 INVITE" in log

@@ -170,3 +170,30 @@ async def test_unreachable_tcp_trunk_ends_as_trunk_error(pair: Pair) -> None:
 
 async def test_options_ping_over_tls_is_answered_by_our_uas(pair: Pair) -> None:
     assert await pair.caller.options_ping(pair.trunk("tls")) == 200
+
+
+async def test_response_goes_to_the_source_port_with_rport_and_received_filled_in(pair: Pair) -> None:
+    """RFC 3581: the Via claims port 5999, the packet comes from elsewhere; the answer follows the packet."""
+    import socket
+
+    from outdial.sip.message import Response, parse_message
+
+    host, port = pair.callee.address
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sock:
+        sock.bind(("127.0.0.1", 0))
+        sock.settimeout(3)
+        src_port = sock.getsockname()[1]
+        sock.sendto(
+            (
+                f"OPTIONS sip:{host}:{port} SIP/2.0\r\n"
+                "Via: SIP/2.0/UDP 192.0.2.1:5999;branch=z9hG4bKr1;rport\r\n"
+                "From: <sip:probe@192.0.2.1>;tag=p\r\nTo: <sip:x@127.0.0.1>\r\nCall-ID: rport-1\r\n"
+                "CSeq: 1 OPTIONS\r\nMax-Forwards: 70\r\nContent-Length: 0\r\n\r\n"
+            ).encode(),
+            (host, port),
+        )
+        data = await asyncio.to_thread(sock.recv, 4096)
+    reply = parse_message(data)
+    assert isinstance(reply, Response) and reply.status == 200
+    assert reply.via.params["rport"] == str(src_port)
+    assert reply.via.params["received"] == "127.0.0.1"

@@ -57,7 +57,7 @@ class IncomingCall(Session):
         self.local_media = LocalMedia(
             host=media_host or self.ua.host,
             port=self.media.local_port,
-            encryption=self.ua.uas_media_encryption,  # type: ignore[arg-type]
+            encryption=self.ua.uas_media_encryption,
             srtp_key=generate_srtp_key(),
         )
         self.direction = direction

@@ -7,6 +7,7 @@ send on a Flow, timers on the event loop, responses to the call that is waiting 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import ipaddress
 import logging
 import secrets
@@ -20,7 +21,7 @@ from outdial.sip.dialog import Dialog, dialog_key
 from outdial.sip.errors import SipError, SipTimeout
 from outdial.sip.headers import Address, Headers, SipUri, Via
 from outdial.sip.message import Request, Response
-from outdial.sip.sdp import Negotiated
+from outdial.sip.sdp import MediaEncryption, Negotiated
 from outdial.sip.transaction import (
     ClientTransaction,
     Output,
@@ -134,7 +135,7 @@ class UserAgent:
         self.transport = TransportLayer(self._on_message)
         self.user_agent = user_agent
         self.on_invite: InviteHandler | None = None
-        self.uas_media_encryption = "none"
+        self.uas_media_encryption: MediaEncryption = "none"
         self.sample_rate = sample_rate  # PCM rate of the media streams' audio in and out
         self._client: dict[tuple[str, str], _Txn] = {}
         self._server: dict[tuple[str, str, str], ServerTxn] = {}
@@ -154,7 +155,7 @@ class UserAgent:
         tls_keyfile: str | None = None,
         timers: Timers | None = None,
         sample_rate: int = 16000,
-        uas_media_encryption: str = "none",
+        uas_media_encryption: MediaEncryption = "none",
         user_agent: str = "outdial",
     ) -> UserAgent:
         """Listen on UDP host:port (0: any free port); TCP and TLS listeners only when their port is given."""
@@ -180,7 +181,9 @@ class UserAgent:
 
     async def close(self) -> None:
         for session in list(self._sessions):
-            await session.hangup()
+            # A peer that never answers our BYE or CANCEL must not hold the shutdown for 64*T1.
+            with contextlib.suppress(TimeoutError, SipError):
+                await asyncio.wait_for(session.hangup(), 2.0)
         for task in list(self._tasks):
             task.cancel()
         if self._tasks:
