@@ -199,7 +199,7 @@ class Session:
         elif req.method == "INFO":
             stx.respond(make_response(req, 200, "OK"))
             self._info(req)
-        elif req.method in ("OPTIONS", "UPDATE"):
+        elif req.method == "OPTIONS":
             resp = make_response(req, 200, "OK")
             resp.headers.add("Allow", self.ua.ALLOW)
             stx.respond(resp)

@@ -126,7 +126,7 @@ class ServerTxn(_Txn):
 class UserAgent:
     """A SIP endpoint: places calls through trunks (UAC) and answers INVITEs (UAS)."""
 
-    ALLOW = "INVITE, ACK, CANCEL, BYE, OPTIONS, INFO, UPDATE"
+    ALLOW = "INVITE, ACK, CANCEL, BYE, OPTIONS, INFO"
 
     def __init__(self, host: str, timers: Timers, sample_rate: int, user_agent: str) -> None:
         self.host = host
