@@ -53,7 +53,9 @@ async def _dialer(settings: Settings, db: Database) -> Component:
     from outdial.dialer.sip_placer import MediaLateness, SipPlacer
     from outdial.dialer.worker import Worker
 
-    placer = await SipPlacer.start(recording_dir=settings.data_dir / "recordings")
+    placer = await SipPlacer.start(
+        host=settings.sip_host, port=settings.sip_port, recording_dir=settings.data_dir / "recordings"
+    )
     worker = Worker(db, DialerSettings(), placer, media_lateness_ms=MediaLateness())
     return _WithCleanup(worker, placer.close)
 

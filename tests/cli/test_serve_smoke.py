@@ -21,7 +21,8 @@ CLI = [sys.executable, "-c", "from outdial.cli import main; main()"]
 
 def _env(data_dir: Path, **extra: str) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("OUTDIAL_")}
-    env.update(OUTDIAL_DATA_DIR=str(data_dir), OUTDIAL_LOG_LEVEL="warning", **extra)
+    # SIP on a free port: 5060 may be taken by another test or service.
+    env.update(OUTDIAL_DATA_DIR=str(data_dir), OUTDIAL_LOG_LEVEL="warning", OUTDIAL_SIP_PORT="0", **extra)
     return env
 
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
 import random
 import socket
 from dataclasses import dataclass
@@ -238,4 +239,10 @@ def demo_command(
     """Serve on loopback with a demo organization and print its key and a curl tour."""
     settings = load_settings()
     chosen = _pick_port(settings, port)
-    run(load_settings(host="127.0.0.1", port=chosen, public_url=f"http://127.0.0.1:{chosen}"))
+    # The demo's SIP user agent takes any free port unless one is configured (5060 may be taken).
+    sip_port = None if "OUTDIAL_SIP_PORT" in os.environ else 0
+    run(
+        load_settings(
+            host="127.0.0.1", port=chosen, public_url=f"http://127.0.0.1:{chosen}", sip_port=sip_port
+        )
+    )
