@@ -44,7 +44,9 @@ def settings(tmp_path: Path, db_url: str) -> Settings:
     )
 
 
-FAST = WebhookSettings(retry_scale=0.001, poll_seconds=0.02, lease_seconds=2.0, purge_interval_seconds=3600)
+FAST = WebhookSettings(
+    retry_scale=0.001, poll_seconds=0.02, timeout_seconds=3.0, lease_seconds=6.0, purge_interval_seconds=3600
+)
 
 
 @pytest.fixture

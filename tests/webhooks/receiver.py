@@ -26,6 +26,7 @@ class Reply:
     status: int = 200
     headers: dict[str, str] = field(default_factory=dict)
     body: bytes = b"ok"
+    hang: bool = False  # never answer (a receiver stuck mid-request)
 
 
 REASONS = {200: "OK", 204: "No Content", 302: "Found", 410: "Gone", 429: "Too Many Requests"}
@@ -102,6 +103,8 @@ class Receiver:
                     self.received.append(req)
                 self._changed.set()
                 reply = self.responder(req, index)
+                if reply.hang:
+                    await asyncio.Event().wait()
                 reason = REASONS.get(reply.status, "Status")
                 out = [f"HTTP/1.1 {reply.status} {reason}", f"content-length: {len(reply.body)}"]
                 out += [f"{k}: {v}" for k, v in reply.headers.items()]

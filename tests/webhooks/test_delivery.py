@@ -80,7 +80,7 @@ async def _delivered(calls: Calls, call_id: str) -> bool:
     return bool(call and call.callback_delivered)
 
 
-async def test_endpoint_receives_each_subscribed_event_in_order(
+async def test_endpoint_receives_each_subscribed_event_once(
     db: Database, tenant: Tenant, calls: Calls, start_sender: SenderFactory
 ) -> None:
     async with Receiver() as rx:
@@ -89,8 +89,10 @@ async def test_endpoint_receives_each_subscribed_event_in_order(
         call_id = await calls.create(tenant.org_id)
         await calls.complete(call_id)
         got = await rx.wait_for(4)
-    types = [verify(ep.secret, r)["type"] for r in got]
-    assert types == ["call.queued", "call.ringing", "call.answered", "call.ended"]
+    # Deliveries run concurrently, so arrival order is not guaranteed; the timestamps give it.
+    payloads = sorted((verify(ep.secret, r) for r in got), key=lambda p: p["timestamp"])
+    assert [p["type"] for p in payloads] == ["call.queued", "call.ringing", "call.answered", "call.ended"]
+    assert [p["data"]["status"] for p in payloads] == ["queued", "ringing", "in_progress", "completed"]
     assert len({r.headers["webhook-id"] for r in got}) == 4
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import timedelta
 
-from pydantic import Field
+from pydantic import Field, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 # Waits before the 2nd, 3rd... attempt: 5 s, 5 m, 30 m, 2 h, 5 h, 10 h, 14 h, 20 h, 24 h (ten attempts,
@@ -44,6 +44,14 @@ class WebhookSettings(BaseSettings):
     max_retry_after_seconds: float = Field(
         default=86400.0, gt=0, description="Cap on a receiver's Retry-After."
     )
+
+    @model_validator(mode="after")
+    def _lease_outlasts_a_request(self) -> WebhookSettings:
+        # A claimed delivery is taken over when its lease ends; it must not end while the first
+        # sender is still waiting for the receiver, or both would send.
+        if self.lease_seconds < self.timeout_seconds + 1:
+            raise ValueError("webhook lease_seconds must exceed timeout_seconds by at least 1 s")
+        return self
 
     def retry_delay(self, attempts_made: int) -> timedelta | None:
         """The wait after ``attempts_made`` failed attempts, or None when retries are exhausted."""

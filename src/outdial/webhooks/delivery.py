@@ -26,6 +26,7 @@ from outdial.store.types import utcnow
 from outdial.transcripts.links import recording_link
 from outdial.webhooks.config import WebhookSettings
 from outdial.webhooks.models import WebhookAttempt, WebhookDelivery, WebhookEndpoint, WebhookOrgSecret
+from outdial.webhooks.outbox import insert_ignoring_conflicts
 from outdial.webhooks.signing import generate_secret, webhook_headers
 from outdial.webhooks.transport import PinnedTransport
 from outdial.webhooks.urlsafety import Resolver, UnsafeUrlError, resolve_safe_target
@@ -173,12 +174,29 @@ def endpoint_secrets(
 
 async def org_signing_secrets(session: AsyncSession, org_id: str, now: datetime) -> list[str]:
     """The org's callback_url signing secrets (created on first use), the rotated one while valid."""
-    row = await session.get(WebhookOrgSecret, org_id)
-    if row is None:
-        row = WebhookOrgSecret(org_id=org_id, secret=generate_secret(), created_at=now)
-        session.add(row)
-        await session.flush()
+    row = await ensure_org_secret(session, org_id, now)
     return endpoint_secrets(row.secret, row.previous_secret, row.previous_secret_expires_at, now)
+
+
+async def ensure_org_secret(session: AsyncSession, org_id: str, now: datetime) -> WebhookOrgSecret:
+    """The org's callback secret row; created once even when several processes ask at the same time."""
+    row = await session.get(WebhookOrgSecret, org_id)
+    if row is not None:
+        return row
+    ins = insert_ignoring_conflicts(session)
+    await session.execute(
+        ins(WebhookOrgSecret)
+        .values(org_id=org_id, secret=generate_secret(), created_at=now)
+        .on_conflict_do_nothing()
+    )
+    row = (
+        await session.execute(
+            select(WebhookOrgSecret)
+            .where(WebhookOrgSecret.org_id == org_id)
+            .execution_options(populate_existing=True)
+        )
+    ).scalar_one()
+    return row
 
 
 def _fresh_links(settings: Settings, payload: dict[str, Any]) -> dict[str, Any]:

@@ -11,6 +11,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from outdial.api.errors import ApiError, not_found
 from outdial.api.pagination import PageParams, Pagination, paginate
 from outdial.store.types import utcnow
+from outdial.webhooks.delivery import ensure_org_secret
 from outdial.webhooks.models import WebhookAttempt, WebhookDelivery, WebhookEndpoint, WebhookOrgSecret
 from outdial.webhooks.outbox import CALLBACK, new_message_id
 from outdial.webhooks.payloads import sample_payload
@@ -148,12 +149,7 @@ async def send_test(session: AsyncSession, ep: WebhookEndpoint, event_type: str)
 
 async def org_secret(session: AsyncSession, org_id: str) -> WebhookOrgSecret:
     """The org's callback_url signing secret, created on first request."""
-    row = await session.get(WebhookOrgSecret, org_id)
-    if row is None:
-        row = WebhookOrgSecret(org_id=org_id, secret=generate_secret(), created_at=utcnow())
-        session.add(row)
-        await session.flush()
-    return row
+    return await ensure_org_secret(session, org_id, utcnow())
 
 
 async def rotate_org_secret(session: AsyncSession, org_id: str) -> WebhookOrgSecret:
