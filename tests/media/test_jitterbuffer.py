@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from hypothesis import given
+from hypothesis import strategies as st
+
 from outdial.media.jitterbuffer import JitterBuffer
 
 SILENCE = b"\xff" * 4
@@ -77,3 +80,35 @@ def test_a_far_jump_in_sequence_numbers_resets_instead_of_counting_as_late() -> 
     jb.pop()
     assert jb.put(5, _frame(5))
     assert jb.pop() == _frame(5)
+
+
+@given(
+    st.lists(
+        st.one_of(st.integers(0, 40).map(lambda n: ("put", n)), st.just(("pop", 0))),
+        max_size=200,
+    )
+)
+def test_any_arrival_pattern_keeps_order_and_bounds(ops: list[tuple[str, int]]) -> None:
+    jb = JitterBuffer(SILENCE, prefetch=2, capacity=6)
+    played: list[int] = []
+    for op, seq in ops:
+        if op == "put":
+            jb.put(1000 + seq, _frame(seq))
+        else:
+            frame = jb.pop()
+            if frame is not None and frame not in (SILENCE,):
+                played.append(frame[0])
+        assert jb.depth <= jb.capacity
+    # Real frames come out in increasing sequence order, never twice (repeats conceal a loss).
+    distinct = [n for i, n in enumerate(played) if i == 0 or played[i - 1] != n]
+    assert distinct == sorted(set(distinct))
+
+
+def test_after_going_idle_a_stale_packet_is_still_late() -> None:
+    jb = JitterBuffer(SILENCE, prefetch=1, max_concealed=2)
+    jb.put(10, _frame(10))
+    assert jb.pop() == _frame(10)
+    assert [jb.pop() for _ in range(3)] == [_frame(10), SILENCE, None]
+    assert not jb.put(9, _frame(9))
+    assert jb.put(14, _frame(14))
+    assert jb.pop() == _frame(14)

@@ -90,6 +90,16 @@ async def test_dtmf_over_srtp(open_stream: OpenStream) -> None:
     assert digits == ["5", "A"]
 
 
+async def test_configure_resolves_a_name_once_and_refuses_non_g711_payload_types(
+    open_stream: OpenStream,
+) -> None:
+    a = await open_stream()
+    a.configure(("localhost", 4000), PCMU)
+    assert a._remote == ("127.0.0.1", 4000) and a._remote_rtcp == ("127.0.0.1", 4001)
+    with pytest.raises(MediaError, match="not G"):
+        a.configure(("127.0.0.1", 4000), 18)
+
+
 async def test_send_dtmf_without_a_negotiated_payload_type_is_refused(open_stream: OpenStream) -> None:
     a = await open_stream()
     a.configure(("127.0.0.1", 9), PCMU, dtmf_payload_type=None)

@@ -27,6 +27,7 @@ class JitterBuffer:
         "_last",
         "_misses",
         "_next",
+        "_played",
         "_silence",
         "capacity",
         "concealed",
@@ -46,6 +47,8 @@ class JitterBuffer:
         self._silence = silence
         self._frames: dict[int, bytes] = {}
         self._next: int | None = None  # sequence number of the next frame to play; None: not playing
+        # The last slot played out (or concealed) before playout went idle: older packets stay late.
+        self._played: int | None = None
         self._last = silence
         self._misses = 0
         self.concealed = 0
@@ -66,8 +69,10 @@ class JitterBuffer:
         self._silence = silence
 
     def reset(self) -> None:
+        """Forget everything (a new source)."""
         self._frames.clear()
         self._next = None
+        self._played = None
         self._misses = 0
         self._last = self._silence
 
@@ -84,10 +89,18 @@ class JitterBuffer:
                 self.reset()
             elif delta > _RESTART_DISTANCE:
                 self.reset()
-        elif frames:
-            newest = next(reversed(frames))
-            if abs(seq_delta(sequence_number, newest)) > _RESTART_DISTANCE:
-                frames.clear()
+        else:
+            if self._played is not None:
+                delta = seq_delta(sequence_number, self._played)
+                if -_RESTART_DISTANCE < delta <= 0:
+                    self.discarded_late += 1
+                    return False
+                if abs(delta) > _RESTART_DISTANCE:
+                    self._played = None
+            if frames:
+                newest = next(reversed(frames))
+                if abs(seq_delta(sequence_number, newest)) > _RESTART_DISTANCE:
+                    frames.clear()
         if sequence_number in frames:
             self.discarded_duplicate += 1
             return False
@@ -119,6 +132,7 @@ class JitterBuffer:
         self._misses += 1
         if not frames and self._misses > self.max_concealed:
             self.reset()
+            self._played = nxt
             return None
         self.concealed += 1
         # Repeating one frame hides a single loss; repeating longer turns into a buzz, so fade to silence.

@@ -19,8 +19,10 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import ipaddress
 import logging
 import secrets
+import socket
 import struct
 import time
 from collections import deque
@@ -56,6 +58,22 @@ RTCP_INTERVAL_TICKS = 250  # 5 s (RFC 3550 §6.2's minimum interval)
 # A frame whose loudest sample is below this (~ -50 dBFS) is not "speech" for first-audio timing.
 SPEECH_THRESHOLD = 100
 _DIRECTIONS = ("sendrecv", "sendonly", "recvonly", "inactive")
+
+
+def _ipv4(host: str) -> str:
+    """An IPv4 literal for ``host``. sendto with a name would resolve it for every packet, so a name
+    (legal in an SDP c= line, rare from trunks) is resolved once here, blocking the loop briefly."""
+    try:
+        ipaddress.IPv4Address(host)
+        return host
+    except ValueError:
+        pass
+    try:
+        infos = socket.getaddrinfo(host, None, socket.AF_INET, socket.SOCK_DGRAM)
+    except OSError as exc:
+        raise MediaError(f"remote media host {host!r} does not resolve to an IPv4 address: {exc}") from None
+    log.warning("remote media host %r given as a name; resolved to %s", host, infos[0][4][0])
+    return str(infos[0][4][0])
 
 
 def _is_speech(samples: np.ndarray) -> bool:
@@ -201,8 +219,11 @@ class MediaStream:
             raise MediaError("media stream is closed")
         if payload_type not in (g711.PCMU, g711.PCMA):
             raise MediaError(f"payload type {payload_type} is not G.711: use 0 (PCMU) or 8 (PCMA)")
-        self._remote = (remote[0], int(remote[1]))
-        self._remote_rtcp = remote_rtcp or (remote[0], int(remote[1]) + 1)
+        host = _ipv4(remote[0])
+        self._remote = (host, int(remote[1]))
+        self._remote_rtcp = (
+            (_ipv4(remote_rtcp[0]), int(remote_rtcp[1])) if remote_rtcp else (host, self._remote[1] + 1)
+        )
         if payload_type != self._payload_type:
             self._payload_type = payload_type
             self._silence_payload = bytes([g711.silence_byte(payload_type)]) * SAMPLES_PER_FRAME
