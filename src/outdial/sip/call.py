@@ -48,6 +48,7 @@ class Call(Session):
         self._auth_tried = False
         self._cancel_reason: EndReason | None = None
         self._cancel_sent = False
+        self._settling = False
         self._timers: list[asyncio.TimerHandle] = []
 
     @classmethod
@@ -186,6 +187,9 @@ class Call(Session):
         elif resp.cseq[0] in self._acks:
             self.reack(resp)
             return
+        if self._settling:
+            return  # a retransmission while the first 2xx is still being ACKed
+        self._settling = True
         self.ua.spawn(self._ack_then_settle(resp))
 
     async def _ack_then_settle(self, resp: Response) -> None:

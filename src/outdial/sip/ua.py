@@ -452,4 +452,9 @@ class UserAgent:
 
 
 async def _run_handler(handler: InviteHandler, incoming: IncomingCall) -> None:
-    await handler(incoming)
+    try:
+        await handler(incoming)
+    except Exception:
+        # A failing handler must not leave the caller ringing until its own timers give up.
+        log.exception("on_invite handler failed for %s", incoming.sip_call_id)
+        await incoming.reject(500)
