@@ -70,3 +70,10 @@ def rms(pcm: bytes) -> float:
         return 0.0
     a = np.frombuffer(pcm, dtype=np.int16).astype(np.float32)
     return float(np.sqrt(np.mean(a * a)))
+
+
+def leading_silence(pcm: bytes, threshold: int = 100) -> int:
+    """Bytes of ``pcm`` before the first sample louder than ``threshold`` (all of it if none is)."""
+    a = np.frombuffer(pcm[: len(pcm) - len(pcm) % 2], dtype=np.int16)
+    loud = np.flatnonzero(np.abs(a.astype(np.int32)) > threshold)
+    return int(loud[0]) * 2 if len(loud) else len(pcm) - len(pcm) % 2

@@ -36,6 +36,9 @@ class LoopbackPort:
         self.dtmf_sent: list[str] = []
         self.last_callee_frame_at: float | None = None  # monotonic time of the last callee frame
         self.speech_sent_at: list[float] = []  # monotonic times of agent frames carrying speech
+        self.cleared_at: list[float] = []  # monotonic times of clear_output (barge-in)
+        self.ticks = 0  # frames sent so far, speech or not
+        self.first_speech_tick: int | None = None
         self.on_agent_frame: Callable[[bytes, float], None] | None = None
 
     # -- the agent's side (AudioPort) -----------------------------------------------------------
@@ -48,6 +51,7 @@ class LoopbackPort:
 
     def clear_output(self) -> None:
         self._out.clear()
+        self.cleared_at.append(time.monotonic())
 
     def set_audio_handler(self, cb: AudioHandler | None) -> None:
         self._audio = cb
@@ -98,12 +102,15 @@ class LoopbackPort:
 
     def _tick(self) -> None:
         now = time.monotonic()
+        self.ticks += 1
         if self._out:
             frame = bytes(self._out[: self._frame]).ljust(self._frame, b"\0")
             del self._out[: self._frame]
             self.heard += frame
             if rms(frame) > _SPEECH_RMS:
                 self.speech_sent_at.append(now)
+                if self.first_speech_tick is None:
+                    self.first_speech_tick = self.ticks
             if self._sent is not None:
                 self._sent(frame)
             if self.on_agent_frame is not None:

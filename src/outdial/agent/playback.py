@@ -11,13 +11,15 @@ import asyncio
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from outdial.agent.audio import Resampler, samples
+from outdial.agent.audio import Resampler, leading_silence, samples
 from outdial.agent.port import AudioPort
 from outdial.agent.protocols import FRAME_MS, TTS
 from outdial.agent.transcript import cut_text
 
 # Used only to guess the length of an utterance still being synthesized when it was interrupted.
 _MS_PER_CHAR = 65.0
+# A synthesizer's lead-in silence is dropped (up to this much): it would only delay the first word.
+_MAX_LEAD_TRIM_MS = 300
 
 
 @dataclass(slots=True)
@@ -76,13 +78,19 @@ class Playback:
         u = Utterance(text, self._written)
         self._turn.utterances.append(u)
         resampler = Resampler(tts.sample_rate, self._rate)
+        trim_left = self._rate * _MAX_LEAD_TRIM_MS // 1000 * 2
         self._synthesizing += 1
         try:
             async for chunk in tts.synthesize(text):
                 if on_first_chunk is not None:
                     on_first_chunk(self._clock())
                     on_first_chunk = None
-                self._write(resampler.feed(chunk))
+                pcm = resampler.feed(chunk)
+                if trim_left and pcm:
+                    cut = min(leading_silence(pcm), trim_left)
+                    trim_left = 0 if cut < len(pcm) else trim_left - cut
+                    pcm = pcm[cut:]
+                self._write(pcm)
             self._write(resampler.flush())
         finally:
             self._synthesizing -= 1

@@ -1,8 +1,11 @@
 """Recognition of the callee's turns: one STT session per turn, opened when speech starts.
 
-A short pre-roll of audio from before the turn opened is fed first, so the first syllable (heard
-before the VAD was sure) is not lost. Partials are watched for a complete expected answer, which
-lets the turn end early.
+A pre-roll of audio from before the turn opened is fed first, so the first syllable (heard before
+the VAD was sure) is not lost and the recognizer hears some quiet before the words (pocketsphinx
+misreads an utterance that starts abruptly: measured, "no I can't" came back empty). The audio gets
+a faint dither (-72 dBFS): on digital silence (zeros from comfort noise or a TTS callee)
+pocketsphinx's answers flipped between runs; a real line's noise floor keeps them stable.
+Partials are watched for a complete expected answer, which lets the turn end early.
 """
 
 from __future__ import annotations
@@ -13,11 +16,15 @@ import logging
 from collections import deque
 from collections.abc import Callable, Sequence
 
+import numpy as np
+
 from outdial.agent.audio import Resampler
 from outdial.agent.brains.intents import normalize
 from outdial.agent.protocols import FRAME_MS, STT, Final, Partial, STTSession
 
 log = logging.getLogger(__name__)
+
+_DITHER_RMS = 8.0  # LSB of PCM16: -72 dBFS, far below any line's own noise
 
 
 class Recognizer:
@@ -27,7 +34,7 @@ class Recognizer:
         *,
         sample_rate: int,
         language: str = "en-US",
-        preroll_ms: int = 200,
+        preroll_ms: int = 400,
         on_complete_answer: Callable[[bool], None] | None = None,
     ) -> None:
         self._stt = stt
@@ -41,6 +48,7 @@ class Recognizer:
         self._on_complete = on_complete_answer
         self.partial = ""
         self._closing: set[asyncio.Task[None]] = set()
+        self._rng = np.random.default_rng(0)
 
     @property
     def listening(self) -> bool:
@@ -68,7 +76,8 @@ class Recognizer:
 
     def _feed(self, frame: bytes) -> None:
         assert self._session is not None and self._resampler is not None
-        pcm = self._resampler.feed(frame)
+        noisy = np.frombuffer(frame, dtype=np.int16) + self._rng.normal(0.0, _DITHER_RMS, len(frame) // 2)
+        pcm = self._resampler.feed(np.clip(noisy, -32768, 32767).astype(np.int16).tobytes())
         if pcm:
             self._session.feed(pcm)
 

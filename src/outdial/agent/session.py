@@ -16,7 +16,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from outdial.agent.audio import Resampler, resample_all
+from outdial.agent.audio import Resampler, leading_silence, resample_all
+from outdial.agent.brains.intents import GREETINGS
 from outdial.agent.brains.templating import make_scope, render
 from outdial.agent.endpointing import Endpoint, SpeechStart, TurnDetector
 from outdial.agent.latency import TurnTimer
@@ -133,7 +134,8 @@ class AgentSession:
         """Synthesize the first message while the phone rings, so it plays the frame after answer."""
         if self._first_pcm is None and self._first_message:
             chunks = [c async for c in self._tts.synthesize(self._first_message)]
-            self._first_pcm = resample_all(b"".join(chunks), self._tts.sample_rate, self._port.sample_rate)
+            pcm = resample_all(b"".join(chunks), self._tts.sample_rate, self._port.sample_rate)
+            self._first_pcm = pcm[leading_silence(pcm) :]  # the first frame carries the first word
 
     def start(self) -> None:
         """The call was answered: attach to the audio and, for agent_first, speak at once."""
@@ -165,6 +167,15 @@ class AgentSession:
     @property
     def result(self) -> SessionResult | None:
         return self._result
+
+    @property
+    def transcript(self) -> list[Turn]:
+        return self._transcript.turns
+
+    @property
+    def agent_busy(self) -> bool:
+        """The agent is thinking or talking (its reply is not over yet)."""
+        return self._agent_busy()
 
     # -- greeting ----------------------------------------------------------------------------
     def _greet(self, timer: TurnTimer | None) -> None:
@@ -220,7 +231,7 @@ class AgentSession:
         if self._greeting_timer is not None:
             self._greeting_timer.cancel()
             self._greeting_timer = None
-        self._recognizer.begin(self._brain.expected())
+        self._recognizer.begin(self._brain.expected() if self._greeted else GREETINGS)
         self._user_over_agent = self._agent_busy()
 
     def _barge_in(self) -> None:
@@ -239,19 +250,25 @@ class AgentSession:
             self._recognizer.discard()
             return
         timer = TurnTimer(speech_end=ev.speech_end_ms, endpoint=ev.at_ms)
+        if not self._greeted:
+            # user_first: the callee said hello. Greet at once; what they said only goes in the books.
+            timer.final = ev.at_ms
+            self._greet(timer)
         self._spawn(self._user_turn(self._speech_start_ms, timer))
 
     async def _user_turn(self, start_ms: float, timer: TurnTimer) -> None:
+        greeting = timer.final is not None  # answered by the greeting already
         final = await self._recognizer.finish()
-        timer.final = self._now()
+        if not greeting:
+            timer.final = self._now()
         text = final.text.strip()
+        if text:
+            self._transcript.add(Turn("user", text, round(start_ms), round(timer.speech_end)))
+            self._silence.heard_callee()
+        if greeting:
+            return
         if not text:
             self._arm_silence_if_idle()
-            return
-        self._transcript.add(Turn("user", text, round(start_ms), round(timer.speech_end)))
-        self._silence.heard_callee()
-        if not self._greeted:
-            self._greet(timer)  # user_first: the callee said hello
         else:
             self._respond(UserSaid(text, final.confidence), timer)
 

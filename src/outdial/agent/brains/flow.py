@@ -88,6 +88,9 @@ class FlowBrain:
     def _answer(self, text: str) -> list[Action]:
         step = self._waiting
         if step is None:
+            if not self._steps:  # no flow at all: the callee has been heard, take leave politely
+                self._done = True
+                return [Say(self._goodbye), EndCall("agent_hangup")]
             return []
         match = first_match([self._opt_out, *step.intents], text)
         if match and match.intent == "opt_out" and "opt_out" not in step.on:

@@ -112,7 +112,8 @@ class YesIntent(Intent):
         w = set(words(text))
         if w & _NEGATIONS or " doesn't " in f" {normalize(text)} ":
             return None
-        if w & _AFFIRMATIONS or "works" in w or "good" in w or text.strip() == "1":
+        said = f" {normalize(text)} "
+        if w & _AFFIRMATIONS or "works" in w or "good" in w or " of course " in said or said == " 1 ":
             return Match("yes", "yes")
         return None
 
@@ -281,6 +282,24 @@ _OPT_OUT_PHRASES = [
 class OptOutIntent(PhraseIntent):
     def __init__(self) -> None:
         super().__init__("opt_out", _OPT_OUT_PHRASES)
+
+
+# What people say when they pick up: the grammar for a user_first greeting, which the agent answers
+# whatever it was (a free-text recognizer would cost far more here for nothing).
+GREETINGS = [
+    "hello",
+    "hi",
+    "hey",
+    "yes",
+    "yeah",
+    "hello who is this",
+    "who is this",
+    "speaking",
+    "good morning",
+    "good afternoon",
+    "hello this is",
+    "yes hello",
+]
 
 
 BUILTIN: dict[str, type[Intent]] = {
