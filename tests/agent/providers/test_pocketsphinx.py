@@ -6,13 +6,13 @@ import statistics
 import time
 
 import pytest
-from tests.agent.providers.conftest import Speak, frames, room_noise
-from tests.agent.providers.telephone import telephone
 
 from outdial.agent.protocols import STT, Final, Partial
 from outdial.agent.stt import ProviderConfigError, make_stt, validate_config
 from outdial.agent.stt.grammar import compile_grammar, words_of
 from outdial.agent.stt.pocketsphinx import PocketsphinxSession, PocketsphinxSTT
+from tests.agent.providers.conftest import Speak, frames, room_noise
+from tests.agent.providers.telephone import telephone
 
 ANSWERS = [
     "Yes",
@@ -44,15 +44,17 @@ def test_phrases_become_a_grammar_of_spoken_in_dictionary_words() -> None:
     assert grammar is not None
     assert grammar.phrases == {"yes this is": "Yes, this is Zbygniewski.", "no": "No!"}
     assert grammar.dropped_words == ("zbygniewski",)
-    assert "public <answer> = yes this is | no;" in grammar.jsgf
+    assert "<phrase> = yes this is | no;" in grammar.jsgf
+    assert "public <answer> = <phrase> [<phrase>];" in grammar.jsgf
     assert compile_grammar(["Zbygniewski"], lambda w: False) is None
 
 
 def test_a_partial_grammar_path_is_taken_as_the_phrase_it_starts() -> None:
-    grammar = compile_grammar(["friday at two", "friday at ten o'clock", "no"], lambda w: True)
+    grammar = compile_grammar(["friday at two", "friday at ten o'clock", "No", "Monday"], lambda w: True)
     assert grammar is not None
     assert grammar.match("friday at") == ("friday at two", False)
-    assert grammar.match("no") == ("no", True)
+    assert grammar.match("no") == ("No", True)
+    assert grammar.match("no monday") == ("No Monday", True)
     assert grammar.match("") == ("", False)
 
 
@@ -81,7 +83,7 @@ async def test_grammar_recognizes_expected_answers_over_the_telephone_path(speak
         f"finalize p50 {statistics.median(latencies):.2f} ms p95 {p95:.2f} ms; misses: {misses}"
     )
     assert accuracy >= 0.6
-    assert p95 < 10
+    assert p95 < 20  # ~1 ms on an idle core; the margin is for a loaded CI machine
 
 
 async def test_clean_audio_is_recognized_with_partials_on_the_way(speak: Speak) -> None:
@@ -103,7 +105,7 @@ async def test_free_text_falls_back_to_the_general_model(speak: Speak) -> None:
     final, ms = await utterance(session, await speak("Please call me back tomorrow afternoon."))
     print(f"\npocketsphinx general model (free text): {final.text!r} in {ms:.1f} ms")
     assert final.text  # words come out; accuracy on synthetic audio is not the point
-    assert ms < 100
+    assert ms < 50
     await session.close()
 
 

@@ -6,11 +6,11 @@ import importlib.metadata
 import time
 
 import pytest
-from tests.agent.providers.conftest import Speak, frames, room_noise
 
 from outdial.agent.protocols import VAD
 from outdial.agent.vad import ProviderConfigError, make_vad, validate_config
 from outdial.agent.vad.webrtc import WebRtcVAD
+from tests.agent.providers.conftest import Speak, frames, room_noise
 
 
 def speech_share(vad: VAD, pcm: bytes, sample_rate: int = 16000) -> float:

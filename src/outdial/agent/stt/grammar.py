@@ -43,7 +43,7 @@ class Grammar:
     dropped_words: tuple[str, ...]  # words of the expected phrases the dictionary cannot pronounce
 
     def match(self, hypothesis: str) -> tuple[str, bool]:
-        """The expected phrase for a hypothesis, and whether it was complete.
+        """The expected phrase for a hypothesis (else the hypothesis itself), and whether it was complete.
 
         The grammar search returns its best partial path when the audio ended before a final state (seen
         on telephone audio: "friday at" for "friday at two"); a partial path that only one phrase — or,
@@ -51,6 +51,11 @@ class Grammar:
         """
         if hypothesis in self.phrases:
             return self.phrases[hypothesis], True
+        words = hypothesis.split()
+        for cut in range(1, len(words)):
+            first, second = " ".join(words[:cut]), " ".join(words[cut:])
+            if first in self.phrases and second in self.phrases:
+                return f"{self.phrases[first]} {self.phrases[second]}", True
         if hypothesis:
             longer = [spoken for spoken in self.phrases if spoken.startswith(hypothesis + " ")]
             if longer:
@@ -59,7 +64,7 @@ class Grammar:
 
 
 def compile_grammar(expected: Sequence[str], known: Callable[[str], bool]) -> Grammar | None:
-    """A one-of grammar of the expected phrases without the words ``known`` rejects; None if none is left."""
+    """A grammar of one or two expected phrases without the words ``known`` rejects; None if none is left."""
     phrases: dict[str, str] = {}
     dropped: list[str] = []
     for phrase in expected:
@@ -77,5 +82,6 @@ def compile_grammar(expected: Sequence[str], known: Callable[[str], bool]) -> Gr
     if not phrases:
         return None
     body = " | ".join(phrases)
-    jsgf = f"#JSGF V1.0;\ngrammar expected;\npublic <answer> = {body};\n"
+    # Up to two phrases in a row: answers combine what one step expects ("thursday" + "at ten").
+    jsgf = f"#JSGF V1.0;\ngrammar expected;\n<phrase> = {body};\npublic <answer> = <phrase> [<phrase>];\n"
     return Grammar(jsgf, phrases, tuple(dict.fromkeys(dropped)))
