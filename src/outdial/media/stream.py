@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import ipaddress
 import logging
 import secrets
@@ -192,8 +193,7 @@ class MediaStream:
         try:
             for sock, on_datagram in ((rtp_sock, stream._on_rtp), (rtcp_sock, stream._on_rtcp)):
                 transport, _ = await loop.create_datagram_endpoint(
-                    lambda handler=on_datagram: DatagramHandler(handler),  # type: ignore[misc]
-                    sock=sock,
+                    functools.partial(DatagramHandler, on_datagram), sock=sock
                 )
                 if sock is rtp_sock:
                     stream._rtp_transport = transport
