@@ -172,10 +172,13 @@ async def test_ring_timeout_sends_cancel_then_acks_the_487(ua: UserAgent, tmp_pa
 AUTH_OK = '<label id="good"/>\n'
 
 
-def auth_scenario(algorithm: str = "MD5") -> str:
-    challenge = (
-        f'WWW-Authenticate: Digest realm="outdial.test", nonce="n0nce[call_number]", qop="auth", '
-        f"algorithm={algorithm}"
+def auth_scenario(refusal: int = 403) -> str:
+    """401 with qop=auth; the retry is checked by sipp's verifyauth; a bad one gets `refusal`."""
+    challenge = 'WWW-Authenticate: Digest realm="outdial.test", nonce="n0nce[call_number]", qop="auth"'
+    refuse = (
+        response(401, "Unauthorized", extra=challenge.replace("n0nce", "again"))
+        if refusal == 401
+        else response(403, "Forbidden")
     )
     return scenario(
         "auth",
@@ -187,7 +190,7 @@ def auth_scenario(algorithm: str = "MD5") -> str:
             extra='<action><verifyauth assign_to="authvalid" username="alice" password="s3cret"/></action>',
         )
         + '<nop test="authvalid" next="good"/>\n'
-        + response(403, "Forbidden")
+        + refuse
         + recv("ACK")
         + '<nop next="end"/>\n'
         + AUTH_OK
@@ -209,12 +212,15 @@ async def test_digest_challenge_with_qop_auth_is_answered_once(ua: UserAgent, tm
     assert "qop=auth" in sipp.message_log()
 
 
-async def test_wrong_password_gets_403_and_the_call_is_rejected(ua: UserAgent, tmp_path: Path) -> None:
-    sipp = start_sipp(tmp_path, "auth", auth_scenario())
+@pytest.mark.parametrize("refusal", [403, 401])
+async def test_wrong_password_is_refused_and_the_call_is_rejected_after_one_retry(
+    ua: UserAgent, tmp_path: Path, refusal: int
+) -> None:
+    sipp = start_sipp(tmp_path, "auth", auth_scenario(refusal))
     trunk = TrunkConfig(address=sipp.address, username="alice", password="wrong")
     call = await ua.invite(trunk, to="100", from_="200")
     ended = await asyncio.wait_for(call.wait_ended(), 5)
-    assert (ended.sip_status, ended.end_reason) == (403, EndReason.REJECTED)
+    assert (ended.sip_status, ended.end_reason) == (refusal, EndReason.REJECTED)
     assert "authentication failed" in ended.reason
     assert await sipp.finished() == 0, sipp.output()
     assert sipp.message_log().count("Authorization:") == 1  # exactly one retry
@@ -247,6 +253,21 @@ async def test_lost_invite_is_recovered_by_retransmission(ua: UserAgent, tmp_pat
     assert await asyncio.wait_for(call.wait_answered(), 5)
     await call.hangup()
     assert await sipp.finished() == 0, sipp.output()
+
+
+async def test_lost_200_is_recovered_by_the_callee_retransmitting_it(ua: UserAgent, tmp_path: Path) -> None:
+    ok = response(200, "OK", sdp="[media_port]", retrans=False)
+    lost_ok = ok.replace("<send>", '<send lost="100">', 1)
+    # The first 200 never leaves sipp; our INVITE retransmissions meanwhile make sipp resend it, lost too
+    # (same message); the later 200 gets through and the call completes.
+    body = recv("INVITE") + lost_ok + '<pause milliseconds="400"/>\n' + ok + recv("ACK")
+    body += recv("BYE") + response(200, "OK")
+    sipp = start_sipp(tmp_path, "lost200", scenario("lost200", body))
+    call = await ua.invite(TrunkConfig(address=sipp.address), to="100", from_="200")
+    assert await asyncio.wait_for(call.wait_answered(), 5)
+    await call.hangup()
+    assert await sipp.finished() == 0, sipp.output()
+    assert sipp.message_log().count("INVITE sip:") >= 2  # timer A kept retransmitting while no answer came
 
 
 async def test_retransmitted_200_is_absorbed_and_acked_again(ua: UserAgent, tmp_path: Path) -> None:

@@ -127,6 +127,8 @@ async def test_hold_and_unhold_move_the_callee_media_direction(pair: Pair) -> No
     assert incoming.media is not None and call.media is not None
     await call.hold()
     assert (call.media.direction, incoming.media.direction) == ("sendonly", "recvonly")
+    await call.hold("inactive")
+    assert (call.media.direction, incoming.media.direction) == ("inactive", "inactive")
     await call.unhold()
     assert (call.media.direction, incoming.media.direction) == ("sendrecv", "sendrecv")
     await call.hangup()

@@ -150,9 +150,11 @@ class Session:
         elif self.media is not None:
             self.media.set_direction(direction)
 
-    async def hold(self) -> None:
-        """Put the peer on hold (a=sendonly; RFC 3264 §8.4)."""
-        await self._reinvite("sendonly")
+    async def hold(self, direction: Direction = "sendonly") -> None:
+        """Put the peer on hold with a re-INVITE: a=sendonly (music on hold) or a=inactive (RFC 3264 §8.4)."""
+        if direction not in ("sendonly", "inactive"):
+            raise ValueError("hold direction is sendonly or inactive")
+        await self._reinvite(direction)
 
     async def unhold(self) -> None:
         await self._reinvite("sendrecv")
