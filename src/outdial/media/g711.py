@@ -90,7 +90,7 @@ for _table in (ULAW_ENCODE, ALAW_ENCODE, ULAW_DECODE, ALAW_DECODE):
 def encode_samples(samples: npt.NDArray[np.int16], payload_type: int) -> bytes:
     """G.711 payload of int16 samples (PCMU for payload type 0, PCMA for 8)."""
     table = ULAW_ENCODE if payload_type == PCMU else ALAW_ENCODE
-    return bytes(table.take(samples.view(np.uint16)))
+    return table.take(samples.view(np.uint16)).tobytes()
 
 
 def decode_samples(payload: bytes, payload_type: int) -> npt.NDArray[np.int16]:
