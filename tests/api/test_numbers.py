@@ -7,9 +7,6 @@ from typing import Any
 import httpx
 import pytest
 
-from outdial.api.errors import ApiError
-from outdial.numbers.service import ensure_can_dial
-from outdial.store.models import PhoneNumber
 from tests.api.conftest import Seed, Tenant, expect_error
 
 
@@ -196,22 +193,3 @@ async def test_delete_then_404(client: httpx.AsyncClient, seed: Seed, tenant: Te
     for method in ("GET", "PATCH", "DELETE"):
         r = await client.request(method, f"/v1/phone-numbers/{number_id}", json={}, headers=tenant.headers)
         expect_error(r, 404, "not_found")
-
-
-@pytest.mark.parametrize(
-    ("fields", "code"),
-    [
-        ({"kind": "demo", "verified": True}, "outbound_blocked_demo_number"),
-        ({"kind": "voip", "verified": False}, "number_unverified"),
-        ({"kind": "voip", "verified": True, "active": False}, "number_inactive"),
-        ({"kind": "voip", "verified": True, "active": True}, None),
-    ],
-)
-def test_only_active_verified_voip_numbers_may_dial(fields: dict[str, Any], code: str | None) -> None:
-    row = PhoneNumber(id="n1", number="+14155550100", trunk_id="t1", **{"active": True, **fields})
-    if code is None:
-        ensure_can_dial(row)
-        return
-    with pytest.raises(ApiError) as caught:
-        ensure_can_dial(row)
-    assert caught.value.status == 403 and caught.value.code == code

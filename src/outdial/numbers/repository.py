@@ -45,13 +45,3 @@ async def outbound_for_agent(session: AsyncSession, org_id: str, agent_id: str) 
         .limit(1)
     )
     return (await session.execute(query)).scalar_one_or_none()
-
-
-async def active_voip(session: AsyncSession, org_id: str, limit: int = 2) -> list[PhoneNumber]:
-    query = (
-        select(PhoneNumber)
-        .where(PhoneNumber.org_id == org_id, PhoneNumber.kind == "voip", PhoneNumber.active.is_(True))
-        .order_by(PhoneNumber.created_at, PhoneNumber.id)
-        .limit(limit)
-    )
-    return list((await session.execute(query)).scalars().all())

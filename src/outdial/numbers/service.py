@@ -1,7 +1,6 @@
 """Phone numbers: the caller IDs an organization calls from, each routed through one of its trunks.
 
-Also what the call surfaces ask before dialing: which number a call goes out from, and whether that
-number may place calls at all (demo and unverified numbers never do).
+Whether a number may place a call is decided where calls are created (``outdial.calls.draft``).
 """
 
 from __future__ import annotations
@@ -18,9 +17,6 @@ from outdial.numbers import repository
 from outdial.numbers.schemas import NumberCreate, NumberOut
 from outdial.store.models import PhoneNumber
 from outdial.trunks.service import get_trunk
-
-find_by_number = repository.by_number
-outbound_for_agent = repository.outbound_for_agent
 
 
 def to_out(row: PhoneNumber) -> NumberOut:
@@ -99,34 +95,3 @@ async def list_numbers(
     query = repository.list_query(org_id, kind=kind, number=number, active=active)
     rows, pagination = await paginate(session, query, params)
     return [to_out(r) for r in rows], pagination
-
-
-def ensure_can_dial(row: PhoneNumber) -> None:
-    """Raise the 403 that explains why ``row`` may not place calls; return when it may."""
-    if row.kind == "demo":
-        raise ApiError(
-            403,
-            "outbound_blocked_demo_number",
-            f"{row.number} is a demo number and places no calls; call from a verified VoIP number.",
-            "from_number",
-        )
-    if not row.active:
-        raise ApiError(403, "number_inactive", f"{row.number} is inactive; activate it first.", "from_number")
-    if not row.verified or row.trunk_id is None:
-        raise ApiError(
-            403,
-            "number_unverified",
-            f"{row.number} is not verified; run POST /v1/phone-numbers/{row.id}/verify-voip first.",
-            "from_number",
-        )
-
-
-async def default_from_number(session: AsyncSession, org_id: str, agent_id: str | None) -> PhoneNumber | None:
-    """The number a call goes out from when the request names none: the agent's outbound number,
-    else the organization's only active VoIP number; None when that is ambiguous or absent."""
-    if agent_id is not None:
-        row = await repository.outbound_for_agent(session, org_id, agent_id)
-        if row is not None:
-            return row
-    candidates = await repository.active_voip(session, org_id, limit=2)
-    return candidates[0] if len(candidates) == 1 else None
