@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
+from functools import lru_cache
 
 from outdial.sip.errors import SipParseError
 
@@ -74,6 +75,7 @@ def is_token(text: str) -> bool:
     return bool(text) and all(c in TOKEN_CHARS for c in text)
 
 
+@lru_cache(maxsize=1024)
 def canonical_name(name: str) -> str:
     """The long, conventionally capitalised form of a header name (compact forms expanded)."""
     if not is_token(name):
@@ -88,6 +90,8 @@ def canonical_name(name: str) -> str:
 
 def split_top_level(text: str, sep: str) -> list[str]:
     """Split on sep outside quoted strings and <...>, the way list headers and parameters need."""
+    if '"' not in text and "<" not in text:
+        return text.split(sep)  # the common case, without the character walk
     parts: list[str] = []
     buf: list[str] = []
     quoted = escaped = False
