@@ -106,3 +106,19 @@ async def test_lateness_percentiles_come_from_the_histogram() -> None:
     assert stats.p99_ms == 4.1
     clock.reset_stats()
     assert clock.stats().ticks == 0
+
+
+async def test_after_a_long_stall_the_clock_skips_ahead_instead_of_bursting() -> None:
+    clock = MediaClock()
+    stalled = Counter()
+    clock.add(stalled)
+    await asyncio.sleep(0.1)
+    stalled.work_s = 0.3  # one tick blocks the loop far beyond MAX_CATCH_UP_S
+    await asyncio.sleep(0.03)
+    stalled.work_s = 0.0
+    before = len(stalled.times)
+    await asyncio.sleep(0.2)
+    clock.remove(stalled)
+    assert clock.stats().skipped_periods >= 100  # ~300 ms of 2 ms slots
+    burst = [b - a for a, b in zip(stalled.times[before - 1 :], stalled.times[before:], strict=False)]
+    assert min(burst[1:]) > 0.010  # after the stall, ticks are 20 ms apart again, not back to back
