@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 from outdial.api.errors import ApiError
 from outdial.config import Settings
+
+if TYPE_CHECKING:
+    from stripe._base_address import BaseAddresses
 
 
 class PaymentError(ApiError):
@@ -51,12 +54,9 @@ class StripeProvider:
     def __init__(self, api_key: str, *, currency: str = "usd", api_base: str | None = None) -> None:
         import stripe
 
-        base = {"api": api_base} if api_base else None
+        base: BaseAddresses | None = {"api": api_base} if api_base else None
         self._client = stripe.StripeClient(
-            api_key,
-            base_addresses=base,
-            http_client=stripe.HTTPXClient(),
-            max_network_retries=2,  # type: ignore[arg-type]
+            api_key, base_addresses=base, http_client=stripe.HTTPXClient(), max_network_retries=2
         )
         self._errors = stripe
         self.currency = currency

@@ -32,7 +32,12 @@ SCOPE = "POST /v1/call"
 FAILING_ATTEMPTS = 3
 FAILING_WINDOW = timedelta(seconds=60)
 
-EXAMPLE = {"from_number": "+14155550100", "to_number": "+18135551234", "agent_id": "ag_1", "variables": {}}
+EXAMPLE: dict[str, Any] = {
+    "from_number": "+14155550100",
+    "to_number": "+18135551234",
+    "agent_id": "ag_1",
+    "variables": {},
+}
 
 
 class ByoCall(BaseModel):

@@ -43,7 +43,7 @@ ENCRYPTION: dict[str, tuple[str, str]] = {
     "UDP/RTP": ("udp", "none"),
 }
 
-EXAMPLE = {
+EXAMPLE: dict[str, Any] = {
     "to_number": "+16176451984",
     "metadata": {
         "patient_first_name": "Paul",

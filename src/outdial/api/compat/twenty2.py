@@ -26,7 +26,7 @@ from outdial.store.models import Agent, Organization
 
 router = APIRouter(tags=["compat: Twenty2"])
 
-EXAMPLE = {
+EXAMPLE: dict[str, Any] = {
     "agent_id": "69de483c68b23495c853b43a",
     "callee_phone": "9999999999",
     "caller_phone": "9999999999",
