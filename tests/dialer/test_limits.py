@@ -39,20 +39,20 @@ def _gaps(placer: ScriptedPlacer) -> list[float]:
 async def test_trunk_max_concurrent_calls_holds(db: Database) -> None:
     org = await make_org(db)
     trunk = await make_trunk(db, org, max_concurrent_calls=3)
-    placer = ScriptedPlacer(Script(talk=0.15))
-    await make_calls(db, org, 15, trunk=trunk, notify=True)
+    placer = ScriptedPlacer(Script(talk=0.5))
+    await make_calls(db, org, 12, trunk=trunk, notify=True)
     async with running(Worker(db, fast_settings(), placer)):
         await _all_completed(db, org)
     assert placer.max_active == 3
-    assert len(placer.placed) == 15
+    assert len(placer.placed) == 12
 
 
 async def test_org_max_concurrent_calls_holds_across_trunks(db: Database) -> None:
     org = await make_org(db, max_concurrent_calls=2)
     trunks = [await make_trunk(db, org), await make_trunk(db, org)]
-    placer = ScriptedPlacer(Script(talk=0.15))
+    placer = ScriptedPlacer(Script(talk=0.5))
     for trunk in trunks:
-        await make_calls(db, org, 6, trunk=trunk, notify=True)
+        await make_calls(db, org, 4, trunk=trunk, notify=True)
     async with running(Worker(db, fast_settings(), placer)):
         await _all_completed(db, org)
     assert placer.max_active == 2
@@ -74,8 +74,8 @@ async def test_calls_per_second_spaces_invites(db: Database) -> None:
 
 async def test_worker_capacity_bounds_live_calls(db: Database) -> None:
     org = await make_org(db)
-    placer = ScriptedPlacer(Script(talk=0.15))
-    await make_calls(db, org, 8, notify=True)
+    placer = ScriptedPlacer(Script(talk=0.5))
+    await make_calls(db, org, 6, notify=True)
     async with running(Worker(db, fast_settings(max_live_calls=2), placer)):
         await _all_completed(db, org)
     assert placer.max_active == 2
@@ -107,14 +107,14 @@ async def _sleep_then_true() -> bool:
 async def test_limits_hold_across_two_workers_on_postgres(pg_db: Database) -> None:
     org = await make_org(pg_db, max_concurrent_calls=5)
     trunk = await make_trunk(pg_db, org, max_concurrent_calls=4, calls_per_second=25)
-    placer = ScriptedPlacer(Script(talk=0.2))
-    await make_calls(pg_db, org, 40, trunk=trunk, notify=True)
+    placer = ScriptedPlacer(Script(talk=0.6))
+    await make_calls(pg_db, org, 30, trunk=trunk, notify=True)
     workers = [Worker(pg_db, fast_settings(), placer, worker_id=f"w{i}") for i in range(2)]
     async with running(*workers):
         await _all_completed(pg_db, org)
     assert placer.max_active == 4
     assert min(_gaps(placer)) >= 0.03
-    assert {p.call.attempt_id for p in placer.placed}.__len__() == 40
+    assert {p.call.attempt_id for p in placer.placed}.__len__() == 30
     async with pg_db.session() as s:
         from outdial.store.models import CallAttempt
 

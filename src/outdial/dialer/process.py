@@ -30,11 +30,13 @@ async def serve_worker(
     agent: bool = True,
     recording_dir: Path | None = None,
     migrate: bool = True,
+    pool_size: int | None = None,
 ) -> None:
     """Run one worker until SIGTERM or SIGINT."""
     if migrate:
         await upgrade_async(database_url)
-    db = Database(database_url)
+    pool = {} if pool_size is None or database_url.startswith("sqlite") else {"pool_size": pool_size}
+    db = Database(database_url, **pool)
     placer = await SipPlacer.start(host=sip_host, port=sip_port, recording_dir=recording_dir, agent=agent)
     worker = Worker(
         db, settings or DialerSettings(), placer, worker_id=worker_id, media_lateness_ms=MediaLateness()
@@ -58,6 +60,9 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--no-agent", action="store_true", help="connect answered calls without an agent")
     parser.add_argument("--recording-dir", type=Path)
     parser.add_argument("--no-migrate", action="store_true")
+    parser.add_argument(
+        "--pool-size", type=int, help="PostgreSQL connections kept by this worker (default 10)"
+    )
     parser.add_argument("--log-level", default="warning")
     args = parser.parse_args(argv)
     logging.basicConfig(level=args.log_level.upper(), format="%(asctime)s %(name)s %(levelname)s %(message)s")
@@ -71,5 +76,6 @@ def main(argv: list[str] | None = None) -> None:
             agent=not args.no_agent,
             recording_dir=args.recording_dir,
             migrate=not args.no_migrate,
+            pool_size=args.pool_size,
         )
     )
