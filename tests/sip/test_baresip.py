@@ -58,6 +58,17 @@ def peak_correlation(signal: np.ndarray, reference: np.ndarray) -> float:
     return float(np.max(corr / denom))
 
 
+def carries(signal: np.ndarray, reference: np.ndarray, piece_s: float = 0.25) -> float:
+    """Median over the reference's 250 ms pieces of each piece's best correlation within signal.
+
+    Piecewise, so a 20 ms frame the jitter buffer dropped on a loaded machine (which shifts what
+    follows) costs one piece, not the whole comparison.
+    """
+    step = int(RATE * piece_s)
+    pieces = [reference[i : i + step] for i in range(0, len(reference) - step + 1, step)]
+    return float(np.median([peak_correlation(signal, p) for p in pieces]))
+
+
 CALLEE_CHIRP = chirp(300, 1500, 2.0)  # what baresip plays
 OUR_CHIRP = chirp(1800, 400, 2.0)  # what we send
 
@@ -187,7 +198,7 @@ async def assert_callee_heard_us(baresip: Baresip) -> None:
     await asyncio.sleep(0.3)  # the WAV header is completed when baresip closes the stream
     dumps = baresip.recordings("dec")
     assert dumps, "baresip recorded nothing"
-    assert peak_correlation(read_wav(dumps[-1]), OUR_CHIRP) > 0.9
+    assert carries(read_wav(dumps[-1]), OUR_CHIRP) > 0.9
 
 
 @pytest.fixture
@@ -201,7 +212,7 @@ async def test_audio_flows_both_ways_with_baresip(baresip: Baresip, ua: UserAgen
         heard = await talk(call)
     finally:
         await ua.close()
-    assert peak_correlation(heard, CALLEE_CHIRP) > 0.9
+    assert carries(heard, CALLEE_CHIRP) > 0.9
     await assert_callee_heard_us(baresip)
 
 
@@ -213,7 +224,7 @@ async def test_mandatory_srtp_call_carries_audio_both_ways(baresip: Baresip, ua:
         assert call.media is not None and call.media.stats.srtp_errors == 0
     finally:
         await ua.close()
-    assert peak_correlation(heard, CALLEE_CHIRP) > 0.9
+    assert carries(heard, CALLEE_CHIRP) > 0.9
     await assert_callee_heard_us(baresip)
 
 
@@ -224,7 +235,7 @@ async def test_call_over_tls_with_a_verified_certificate(baresip: Baresip, ua: U
         heard = await talk(call, 2.5)
     finally:
         await ua.close()
-    assert peak_correlation(heard, CALLEE_CHIRP) > 0.9
+    assert carries(heard, CALLEE_CHIRP) > 0.9
 
 
 async def test_tls_with_an_untrusted_certificate_ends_as_trunk_error(
