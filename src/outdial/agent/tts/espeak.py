@@ -11,7 +11,7 @@ import asyncio
 import ctypes
 import queue
 import threading
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncGenerator, Callable
 from concurrent.futures import Future
 from dataclasses import dataclass, field
 
@@ -191,7 +191,7 @@ class EspeakTTS:
         """Raise ``EspeakError`` if the voice does not exist (blocks for well under a millisecond)."""
         self._engine.call(lambda: self._engine.set_voice(self.voice)).result()
 
-    async def synthesize(self, text: str) -> AsyncIterator[bytes]:
+    async def synthesize(self, text: str) -> AsyncGenerator[bytes, None]:
         loop = asyncio.get_running_loop()
         chunks: asyncio.Queue[bytes | BaseException | None] = asyncio.Queue()
 
