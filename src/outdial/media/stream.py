@@ -464,7 +464,7 @@ class MediaStream:
         self._reception.update(sequence_number, timestamp, time.monotonic())
         self._bytes_received += len(payload)
         if self._receiving:
-            self._jitter.put(sequence_number, payload)
+            self._jitter.put(sequence_number, timestamp, payload)
 
     def _on_rtcp(self, data: bytes, addr: tuple[str, int]) -> None:
         if self._srtp is not None:
