@@ -107,6 +107,18 @@ async def test_send_dtmf_without_a_negotiated_payload_type_is_refused(open_strea
         await a.send_dtmf("1")
 
 
+async def test_send_dtmf_checks_digits_and_duration_before_queueing(open_stream: OpenStream) -> None:
+    from outdial.media.dtmf import DtmfError
+
+    a = await open_stream()
+    a.configure(("127.0.0.1", 9), PCMU, dtmf_payload_type=101)
+    with pytest.raises(DtmfError, match="not a DTMF digit"):
+        await a.send_dtmf("12x")
+    with pytest.raises(MediaError, match="shorter than one"):
+        await a.send_dtmf("1", duration_ms=10)
+    assert a.stats.dtmf_sent == 0
+
+
 async def test_clear_output_drops_queued_audio_before_the_next_tick(open_stream: OpenStream) -> None:
     a, _b = await _pair(open_stream, 16000, PCMU, srtp=False)
     a.write(speech_like(2.0, 16000))

@@ -294,6 +294,8 @@ class MediaStream:
         """Send digits as RFC 4733 events in place of audio; returns when the last end packet is sent."""
         for digit in digits:
             digit_to_event(digit)
+        if duration_ms < FRAME_MS:
+            raise MediaError(f"DTMF duration {duration_ms} ms is shorter than one {FRAME_MS} ms frame")
         if self._dtmf_payload_type is None:
             raise MediaError("the peer did not negotiate telephone-event: no DTMF payload type configured")
         if self._closed:
