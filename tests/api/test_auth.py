@@ -97,3 +97,49 @@ async def test_docs_and_openapi_render(client: httpx.AsyncClient) -> None:
         "OrganizationOut",
     ):
         assert schemas[name].get("examples"), name
+
+
+@pytest.mark.parametrize(
+    ("method", "path", "body", "param"),
+    [
+        ("POST", "/v1/agents", {"name": "a\x00b"}, "name"),
+        ("POST", "/v1/agents", {"name": "a", "tts": {"provider": "espeak", "voice": "\x00"}}, "tts.voice"),
+        (
+            "PATCH",
+            "/v1/organization",
+            {"calling_window": {"start": "09:00", "end": "\x00"}},
+            "calling_window.end",
+        ),
+        ("POST", "/v1/sip-trunks", {"address": "a.example", "username": "u\x00"}, "username"),
+        (
+            "POST",
+            "/v1/phone-numbers",
+            {"number": "+14155550123", "kind": "demo", "trunk_id": "\x00"},
+            "trunk_id",
+        ),
+    ],
+)
+async def test_nul_characters_are_refused_with_400_on_both_databases(
+    client: httpx.AsyncClient, tenant: Tenant, method: str, path: str, body: dict[str, object], param: str
+) -> None:
+    # PostgreSQL cannot store U+0000; both databases must give the same answer.
+    error = expect_error(
+        await client.request(method, path, json=body, headers=tenant.headers), 400, "invalid_request"
+    )
+    assert param in error["message"]
+
+
+@pytest.mark.parametrize("resource", ["agents", "sip-trunks", "phone-numbers"])
+async def test_an_id_with_a_nul_character_is_404(
+    client: httpx.AsyncClient, tenant: Tenant, resource: str
+) -> None:
+    r = await client.get(f"/v1/{resource}/a%00b", headers=tenant.headers)
+    assert r.status_code == 404
+
+
+async def test_agent_patch_with_a_nul_character_is_400(
+    client: httpx.AsyncClient, seed: Seed, tenant: Tenant
+) -> None:
+    agent_id = await seed.agent(tenant.org_id)
+    r = await client.patch(f"/v1/agents/{agent_id}", json={"prompt": "x\x00"}, headers=tenant.headers)
+    expect_error(r, 400, "invalid_request")

@@ -8,10 +8,13 @@ from typing import Any
 from sqlalchemy import Select, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from outdial.orgs.inputs import has_nul
 from outdial.store.models import Agent, PhoneNumber
 
 
 async def get(session: AsyncSession, org_id: str, agent_id: str) -> Agent | None:
+    if has_nul(agent_id):  # no id holds one (and PostgreSQL cannot compare it)
+        return None
     query = select(Agent).where(Agent.org_id == org_id, Agent.id == agent_id)
     return (await session.execute(query)).scalar_one_or_none()
 

@@ -5,10 +5,11 @@ from __future__ import annotations
 from datetime import datetime
 from typing import TYPE_CHECKING, Any, Optional
 
-from pydantic import BaseModel, ConfigDict, Field, create_model
+from pydantic import BaseModel, ConfigDict, Field, create_model, model_validator
 from pydantic.fields import FieldInfo
 
 from outdial.agent.settings import AgentConfig
+from outdial.orgs.inputs import CleanInput, reject_nul
 
 CREATE_EXAMPLE: dict[str, Any] = {
     "name": "Appointment reminder",
@@ -27,6 +28,18 @@ class AgentCreate(AgentConfig):
 
     model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [CREATE_EXAMPLE]})
 
+    @model_validator(mode="before")
+    @classmethod
+    def _no_nul(cls, data: Any) -> Any:
+        return reject_nul(data)
+
+
+class _PatchBase(CleanInput):
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={"examples": [{"first_message": "Hello again!", "ring_timeout_seconds": 30}]},
+    )
+
 
 def _partial(model: type[BaseModel], name: str) -> type[BaseModel]:
     """``model`` with every field optional and unset by default, for PATCH (null is a value)."""
@@ -37,10 +50,7 @@ def _partial(model: type[BaseModel], name: str) -> type[BaseModel]:
         fields[field_name] = (Optional[info.annotation], optional)  # noqa: UP045 (a runtime type)
     return create_model(
         name,
-        __config__=ConfigDict(
-            extra="forbid",
-            json_schema_extra={"examples": [{"first_message": "Hello again!", "ring_timeout_seconds": 30}]},
-        ),
+        __base__=_PatchBase,
         __doc__="Only the fields sent change; objects (brain, stt, tts, vad...) are replaced whole.",
         **fields,
     )

@@ -7,10 +7,13 @@ from typing import Any
 from sqlalchemy import Select, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from outdial.orgs.inputs import has_nul
 from outdial.store.models import PhoneNumber
 
 
 async def get(session: AsyncSession, org_id: str, number_id: str) -> PhoneNumber | None:
+    if has_nul(number_id):  # no id holds one (and PostgreSQL cannot compare it)
+        return None
     query = select(PhoneNumber).where(PhoneNumber.org_id == org_id, PhoneNumber.id == number_id)
     return (await session.execute(query)).scalar_one_or_none()
 

@@ -8,6 +8,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from outdial.numbers.e164 import to_e164
+from outdial.orgs.inputs import CleanInput
 
 Kind = Literal["voip", "demo"]
 
@@ -20,7 +21,7 @@ _EXAMPLE: dict[str, Any] = {
 }
 
 
-class NumberCreate(BaseModel):
+class NumberCreate(CleanInput):
     model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [_EXAMPLE]})
 
     number: str = Field(description="E.164, e.g. +14155550123 (spaces and dashes are accepted).")
@@ -37,7 +38,7 @@ class NumberCreate(BaseModel):
         return to_e164(v)
 
 
-class NumberUpdate(BaseModel):
+class NumberUpdate(CleanInput):
     """Only the fields sent change. The number itself is fixed (delete and re-add to change it); a new
     trunk clears ``verified``."""
 

@@ -8,6 +8,7 @@ import phonenumbers
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from outdial.calls.schemas import CallingWindowIn as CallingWindow
+from outdial.orgs.inputs import CleanInput
 
 MAX_CONCURRENT_CALLS = 10_000
 
@@ -56,7 +57,7 @@ class OrganizationOut(BaseModel):
     created_at: datetime
 
 
-class OrganizationUpdate(BaseModel):
+class OrganizationUpdate(CleanInput):
     """Only the fields sent change; send null to clear one."""
 
     model_config = ConfigDict(

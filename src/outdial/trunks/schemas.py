@@ -7,6 +7,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
+from outdial.orgs.inputs import CleanInput
 from outdial.trunks.address import normalize_address
 
 Transport = Literal["udp", "tcp", "tls"]
@@ -27,9 +28,7 @@ _EXAMPLE: dict[str, Any] = {
 }
 
 
-class _TrunkFields(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
+class _TrunkFields(CleanInput):
     @field_validator("address", check_fields=False)
     @classmethod
     def _address(cls, v: str | None) -> str | None:
