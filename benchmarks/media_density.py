@@ -159,7 +159,7 @@ async def _measure(calls: int, srtp: bool, peer_port: int, warmup_s: float, wind
     feeder.cancel()
     for stream in streams:
         await stream.close()
-    passed = stats.p99_ms <= LATENESS_P99_LIMIT_MS and lost == 0 and stats.skipped_periods == 0
+    passed = stats.p99_ms <= LATENESS_P99_LIMIT_MS and lost == 0 and stats.skipped_slots == 0
     return Probe(
         calls,
         srtp,
@@ -167,7 +167,7 @@ async def _measure(calls: int, srtp: bool, peer_port: int, warmup_s: float, wind
         stats.p99_ms,
         round(stats.max_ms, 2),
         lost,
-        stats.skipped_periods,
+        stats.skipped_slots,
         stats.errors,
         sent,
         got,

@@ -1,7 +1,7 @@
 """The process-wide media clock: one asyncio task drives every stream's 20 ms frames.
 
-One task per stream breaks down near 500 streams (measured: timer churn and wake-ups dominate);
-one clock held 1,000. The 20 ms period is split into slots and each stream is given the least
+One task per stream broke down near 500 streams on this project's machines, where one clock held
+1,000 at 77 % of a core. The 20 ms period is split into slots and each stream is given the least
 loaded slot, so the work (and the packets on the wire) spread over the period instead of arriving
 as one burst. Every deadline is absolute (``start + n · slot``), so scheduling error never
 accumulates into drift; a tick that runs late is still run, and its lateness is recorded.
@@ -40,7 +40,7 @@ class LatenessStats:
     p50_ms: float
     p99_ms: float
     max_ms: float
-    skipped_periods: int  # slots skipped after falling more than MAX_CATCH_UP_S behind
+    skipped_slots: int  # slots skipped after falling more than MAX_CATCH_UP_S behind
     errors: int  # stream ticks that raised (logged, the clock carried on)
 
 
@@ -134,7 +134,7 @@ class MediaClock:
             p50_ms=self._percentile(0.50, total),
             p99_ms=self._percentile(0.99, total),
             max_ms=self._max_lateness * 1000.0,
-            skipped_periods=self._skipped,
+            skipped_slots=self._skipped,
             errors=self._errors,
         )
 
