@@ -2,8 +2,8 @@
 
 The asyncio shell around the sans-I/O pieces: a UDP port pair (RTP even, RTCP = RTP + 1), the
 outgoing PCM queue, the jitter buffer, G.711, resampling, DTMF and RTCP reports. All per-frame work
-happens in ``_on_tick``, called every 20 ms by the ``MediaClock``; datagram callbacks only parse and
-file packets away.
+happens in ``_on_tick``, called every 20 ms by the ``MediaClock``; datagram callbacks parse and file
+packets away, and report DTMF digits the moment their first packet arrives.
 
 Outgoing audio: 16-bit LE mono PCM at ``sample_rate``, queued with ``write``. When the queue is
 empty the stream keeps sending comfort silence (G.711 silence) every 20 ms, as trunks and their
