@@ -201,3 +201,12 @@ def test_parse_of_serialize_round_trips(req: Request) -> None:
     assert [h for h in parsed.headers if h[0] != "Content-Length"] == list(req.headers)
     assert parsed.from_ == req.from_
     assert parse_message(parsed.serialize()) == parsed
+
+
+def test_stream_framer_refuses_a_huge_content_length_before_buffering_it() -> None:
+    framer = StreamFramer()
+    framer.feed(
+        b"BYE sip:a@b SIP/2.0\r\nVia: SIP/2.0/TCP h;branch=z9hG4bK1\r\nContent-Length: 999999999\r\n\r\n"
+    )
+    with pytest.raises(SipParseError, match="too large"):
+        framer.next_message()

@@ -3,8 +3,12 @@
 from __future__ import annotations
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from outdial.sip.sdp import (
+    SUITE,
+    Crypto,
     LocalMedia,
     SdpError,
     SessionDescription,
@@ -69,3 +73,45 @@ def test_no_common_codec_is_an_sdp_error() -> None:
     )
     with pytest.raises(SdpError, match="no common audio codec"):
         answer_offer(LocalMedia("127.0.0.1", 5000), g722)
+
+
+def test_answer_echoes_the_offered_crypto_tag() -> None:
+    offer = build_offer(LocalMedia("127.0.0.1", 4000, "srtp", KEY_A))
+    text = offer.serialize().decode().replace("a=crypto:1 ", "a=crypto:7 ")
+    answer, _ = answer_offer(LocalMedia("127.0.0.1", 5000, "none", KEY_B), SessionDescription.parse(text))
+    assert answer.audio().attr("crypto") == [str(Crypto(7, SUITE, KEY_B))]
+
+
+def test_pcmu_under_a_dynamic_payload_number_is_not_taken_for_ours() -> None:
+    dynamic = SessionDescription.parse(
+        "v=0\r\no=- 1 1 IN IP4 h\r\ns=-\r\nc=IN IP4 10.0.0.1\r\nt=0 0\r\n"
+        "m=audio 7000 RTP/AVP 96\r\na=rtpmap:96 PCMU/8000\r\n"
+    )
+    with pytest.raises(SdpError, match="no common audio codec"):
+        answer_offer(LocalMedia("127.0.0.1", 5000), dynamic)
+
+
+_SDP_LINES = st.sampled_from(
+    [
+        "v=0",
+        "o=- 1 1 IN IP4 10.0.0.1",
+        "c=IN IP4 10.0.0.1",
+        "m=audio 7000 RTP/AVP 0 101",
+        "m=audio 7000 RTP/SAVP 0",
+        "a=rtpmap:101 telephone-event/8000",
+        "a=sendonly",
+        "a=crypto:1 AES_CM_128_HMAC_SHA1_80 inline:AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwd",
+    ]
+)
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(st.one_of(_SDP_LINES, st.text(max_size=40)), max_size=12))
+def test_any_sdp_text_gives_an_answer_or_an_sdp_error(lines: list[str]) -> None:
+    local = LocalMedia("127.0.0.1", 5000, "srtp", KEY_B)
+    try:
+        answer, negotiated = answer_offer(local, SessionDescription.parse("\r\n".join(lines)))
+    except SdpError:
+        return
+    assert negotiated.payload_type in (0, 8)
+    SessionDescription.parse(answer.serialize())

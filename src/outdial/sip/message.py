@@ -179,7 +179,10 @@ def _validate(msg: Request | Response) -> None:
     _, method = msg.cseq
     if isinstance(msg, Request) and method.upper() != msg.method:
         raise SipParseError(f"CSeq method {method} does not match request method {msg.method}")
-    for raw in msg.headers.get_all("Via"):
+    vias = msg.headers.get_all("Via")
+    if not vias:
+        raise SipParseError("empty Via header")
+    for raw in vias:
         Via.parse(raw)
     msg.from_  # noqa: B018 - parsing is the check
     msg.to  # noqa: B018
@@ -210,6 +213,8 @@ class StreamFramer:
         match = re.search(rb"(?im)^(?:content-length|l)[ \t]*:[ \t]*(\d{1,9})[ \t]*$", head)
         if not match:
             raise SipParseError("Content-Length is required on stream transports")
+        if int(match.group(1)) > MAX_BODY:
+            raise SipParseError("body too large")  # refuse before buffering it
         total = end + 4 + int(match.group(1))
         if len(self._buf) < total:
             return None

@@ -188,7 +188,7 @@ class LocalMedia:
 
 
 def _audio_description(
-    local: LocalMedia, proto: str, pts: list[int], dtmf: int | None, direction: str
+    local: LocalMedia, proto: str, pts: list[int], dtmf: int | None, direction: str, crypto_tag: int = 1
 ) -> MediaDescription:
     formats = [str(pt) for pt in pts] + ([str(dtmf)] if dtmf is not None else [])
     attrs: list[tuple[str, str | None]] = [("rtpmap", f"{pt} {STATIC_CODECS[pt]}") for pt in pts]
@@ -198,7 +198,7 @@ def _audio_description(
     if proto == "RTP/SAVP":
         if local.srtp_key is None:
             raise SdpError("SRTP needs a local key")
-        attrs.append(("crypto", str(Crypto(1, SUITE, local.srtp_key))))
+        attrs.append(("crypto", str(Crypto(crypto_tag, SUITE, local.srtp_key))))
     attrs.append((direction, None))
     return MediaDescription("audio", local.port, proto, formats, local.host, attrs)
 
@@ -229,15 +229,14 @@ def _telephone_event(m: MediaDescription) -> int | None:
 
 
 def _first_common(m: MediaDescription, ours: tuple[int, ...]) -> int:
+    """The peer's most preferred of our codecs, by their static numbers (0, 8) as the media layer uses."""
     names = m.rtpmap()
     for fmt in m.formats:
-        if not fmt.isdigit():
+        if not fmt.isdigit() or int(fmt) not in ours:
             continue
         pt = int(fmt)
-        enc = names.get(pt, "").upper()
-        for mine in ours:
-            if enc.startswith(STATIC_CODECS[mine].split("/")[0] + "/8000"):
-                return pt
+        if names.get(pt, STATIC_CODECS[pt]).upper().startswith(STATIC_CODECS[pt].split("/")[0] + "/8000"):
+            return pt
     raise SdpError("no common audio codec (we support PCMU and PCMA)")
 
 
@@ -273,19 +272,15 @@ def answer_offer(
     if not encrypted and local.encryption == "srtp_required":
         raise SdpError("media encryption is required but the offer is plain RTP/AVP")
     tx = rx = None
+    tag = 1
     if encrypted:
         if local.srtp_key is None:
             raise SdpError("offer uses RTP/SAVP but no local SRTP key was given")
-        tx, rx = local.srtp_key, _pick_crypto(m).key
+        theirs = _pick_crypto(m)
+        tx, rx, tag = local.srtp_key, theirs.key, theirs.tag  # the answer echoes the chosen tag (§5.1.2)
     direction = _intersect(want, _REVERSE[m.direction])
-    desc = _audio_description(local, "RTP/SAVP" if encrypted else "RTP/AVP", [pt], dtmf, direction)
-    if encrypted:
-        tag = _pick_crypto(m).tag
-        desc.attributes = [
-            ("crypto", str(Crypto(tag, SUITE, local.srtp_key))) if k == "crypto" else (k, v)  # type: ignore[arg-type]
-            for k, v in desc.attributes
-        ]
-    # A static payload type keeps its number; for our single codec that is always the case.
+    proto = "RTP/SAVP" if encrypted else "RTP/AVP"
+    desc = _audio_description(local, proto, [pt], dtmf, direction, tag)
     return _session(local, desc), Negotiated(host, port, pt, dtmf, direction, tx, rx)
 
 

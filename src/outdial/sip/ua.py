@@ -426,8 +426,12 @@ class UserAgent:
             resp.headers.add("Allow", self.ALLOW)
             resp.headers.add("Accept", "application/sdp")
             stx.respond(resp)
-        else:
+        elif req.method in ("BYE", "INFO"):
             stx.respond(make_response(req, 481, "Call/Transaction Does Not Exist", to_tag=new_tag()))
+        else:
+            resp = make_response(req, 405, "Method Not Allowed", to_tag=new_tag())
+            resp.headers.add("Allow", self.ALLOW)
+            stx.respond(resp)
 
     def _on_cancel(self, req: Request, stx: ServerTxn) -> None:
         key = server_key(req)
