@@ -192,7 +192,10 @@ async def test_variables_must_match_the_agents_input_parameters(
 async def test_metadata_is_echoed_verbatim_key_order_and_values(
     client: httpx.AsyncClient, ready: Ready
 ) -> None:
-    raw = '{"zeta": 1, "alpha": {"y": [3, 2.5, "é", null, true], "b": "x"}, "big": 12345678901234567890, "f": 0.1}'
+    raw = (
+        '{"zeta": 1, "alpha": {"y": [3, 2.5, "é", null, true], "b": "x"}, '
+        '"big": 12345678901234567890, "f": 0.1}'
+    )
     body = (
         '{"agent_id": "%s", "to_number": "%s", "metadata": %s}' % (ready.agent_id, CALLEE, raw)  # noqa: UP031
     ).encode()

@@ -193,7 +193,7 @@ async def test_sip_headers_are_x_headers_of_bounded_size(
                 "sip_headers",
             ),
             ("bare LF", {"sip_headers": {"X-A": "1\nB"}}, 400, "invalid_request", "sip_headers"),
-            ("NUL", {"sip_headers": {"X-A": "1\x00"}}, 400, "invalid_request", "sip_headers"),
+            ("NUL", {"sip_headers": {"X-A": "1\x00"}}, 400, "invalid_request", None),
             (
                 "twice, any case",
                 {"sip_headers": {"X-A": "1", "x-a": "2"}},
@@ -317,3 +317,30 @@ class TestPrivateCallbacksAllowed:
         assert (await stored_call(db, r.json()["id"])).callback_url == "http://127.0.0.1:9000/hook"
         metadata = await post_call(client, ready, callback_url="https://169.254.169.254/")
         assert_error(metadata, 400, "invalid_callback_url", "callback_url")
+
+
+async def test_nul_characters_are_refused_on_both_stores(client: httpx.AsyncClient, ready: Ready) -> None:
+    """PostgreSQL text and JSONB cannot hold NUL; both stores answer the same 400 instead of one failing."""
+    await _walk(
+        client,
+        ready,
+        [
+            ("call_context", {"call_context": "a\x00b"}, 400, "invalid_request", None),
+            ("variable value", {"variables": {"x": "\x00"}}, 400, "invalid_request", None),
+            ("metadata key", {"metadata": {"k\x00": 1}}, 400, "invalid_request", None),
+            ("phone_number_id", {"phone_number_id": "\x00"}, 400, "invalid_request", None),
+            ("agent_id", {"agent_id": "a\x00"}, 400, "invalid_request", None),
+            (
+                "inline agent prompt",
+                {"agent_id": None, "agent": {"name": "x", "prompt": "\x00"}},
+                400,
+                None,
+                None,
+            ),
+        ],
+    )
+    h = ready.tenant.headers
+    assert (await client.get("/v1/calls/a%00b", headers=h)).status_code == 404
+    assert (await client.post("/v1/calls/a%00b/cancel", headers=h)).status_code == 404
+    listed = await client.get("/v1/calls?agent_id=a%00b", headers=h)
+    assert listed.status_code == 200 and listed.json()["data"] == []

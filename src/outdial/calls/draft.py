@@ -14,13 +14,15 @@ from pydantic import ValidationError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from outdial.agent.settings import AgentConfig, AgentConfigError, validate_agent_config
-from outdial.agents.service import get_agent, resolved_config
+from outdial.agents.service import agent_not_found, resolved_config
 from outdial.api.auth import Principal
 from outdial.api.errors import ApiError, bad_request
 from outdial.calls import repository
 from outdial.calls.schemas import SCHEDULE_HORIZON_DAYS, CreateCallRequest
 from outdial.calls.validation import check_variables, normalize_number
 from outdial.lifecycle import CallStatus
+from outdial.orgs.access import agent_visible
+from outdial.orgs.inputs import has_nul
 from outdial.store.models import Call, PhoneNumber
 from outdial.store.types import new_id
 from outdial.webhooks.urlsafety import UnresolvableHostError, UnsafeUrlError, resolve_safe_target
@@ -57,9 +59,9 @@ async def build_call(
     to_number = normalize_number(request.to_number, request.country_code, param="to_number")
 
     number, number_param = await _explicit_number(session, principal, request)
-    agent_id, config = await _agent(session, principal, request, number, extras)
+    agent_id, config, own_number = await _agent(session, principal, request, number, extras)
     if number is None:
-        number, number_param = await _default_number(session, principal, agent_id)
+        number, number_param = own_number or await _only_voip_number(session, principal), "from_number"
     _check_usable(number, number_param)
 
     check_variables(request.variables, [p.model_dump() for p in config.input_parameters])
@@ -147,7 +149,8 @@ async def _agent(
     request: CreateCallRequest,
     number: PhoneNumber | None,
     extras: Extras,
-) -> tuple[str | None, AgentConfig]:
+) -> tuple[str | None, AgentConfig, PhoneNumber | None]:
+    """The agent's id (None inline), its configuration, and its own outbound number when one is needed."""
     if request.agent is not None:
         if principal.agent_id is not None:
             raise ApiError(
@@ -161,7 +164,7 @@ async def _agent(
                 400, "agent_not_published", "The inline agent is not published.", "agent.published"
             )
         try:
-            return None, validate_agent_config(request.agent)
+            return None, validate_agent_config(request.agent), None
         except AgentConfigError as exc:
             raise ApiError(400, exc.code, str(exc), f"agent.{exc.param}") from exc
     agent_id = request.agent_id
@@ -169,29 +172,30 @@ async def _agent(
         agent_id = number.outbound_agent_id
     if agent_id is None:
         raise bad_request("Give agent_id or an inline agent.", "agent_id")
-    agent = await get_agent(session, principal, agent_id)
+    if has_nul(agent_id) or not agent_visible(principal, agent_id):
+        raise agent_not_found()
+    # One query for the agent and, when the request names no caller number, the agent's own.
+    agent, own = await repository.agent_and_outbound_number(
+        session, principal.org_id, agent_id, with_number=number is None
+    )
+    if agent is None:
+        raise agent_not_found()
     if not agent.published:
         raise ApiError(
             400, "agent_not_published", f"Agent {agent.id} is not published; publish it first.", "agent_id"
         )
     try:
-        return agent.id, resolved_config(agent)
+        return agent.id, resolved_config(agent), own
     except ValidationError as exc:  # stored before a schema change made it invalid
         raise ApiError(
             400, "invalid_request", f"Agent {agent.id} has an invalid configuration: {exc}", "agent_id"
         ) from exc
 
 
-async def _default_number(
-    session: AsyncSession, principal: Principal, agent_id: str | None
-) -> tuple[PhoneNumber, str]:
-    if agent_id is not None:
-        own = await repository.outbound_number_of(session, principal.org_id, agent_id)
-        if own is not None:
-            return own, "from_number"
+async def _only_voip_number(session: AsyncSession, principal: Principal) -> PhoneNumber:
     numbers = await repository.voip_numbers(session, principal.org_id)
     if len(numbers) == 1:
-        return numbers[0], "from_number"
+        return numbers[0]
     reason = "has no VoIP number" if not numbers else "has several VoIP numbers"
     raise bad_request(
         f"from_number is required: this organization {reason} and the agent has no outbound number.",

@@ -8,13 +8,13 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import ClauseElement, ColumnElement, Executable, Select, func, select, update
+from sqlalchemy import ClauseElement, ColumnElement, Executable, Select, and_, func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.orm import defer
 from sqlalchemy.sql.compiler import SQLCompiler
 
-from outdial.store.models import Call, CallAttempt, PhoneNumber
+from outdial.store.models import Agent, Call, CallAttempt, PhoneNumber
 
 # Totals are exact up to this many matching calls. Past it, PostgreSQL reports the planner's estimate
 # (an exact count(*) over a million rows costs tens of milliseconds on every page); SQLite counts.
@@ -117,19 +117,29 @@ async def number_by_id(session: AsyncSession, org_id: str, number_id: str) -> Ph
     return (await session.execute(query)).scalar_one_or_none()
 
 
-async def outbound_number_of(session: AsyncSession, org_id: str, agent_id: str) -> PhoneNumber | None:
-    """The number set to place this agent's calls (the first one, if several name it)."""
-    query = (
-        select(PhoneNumber)
-        .where(
-            PhoneNumber.org_id == org_id,
-            PhoneNumber.outbound_agent_id == agent_id,
-            PhoneNumber.active.is_(True),
+async def agent_and_outbound_number(
+    session: AsyncSession, org_id: str, agent_id: str, *, with_number: bool
+) -> tuple[Agent | None, PhoneNumber | None]:
+    """The agent and, if asked, the number set to place its calls (the oldest active one)."""
+    if not with_number:
+        query = select(Agent).where(Agent.org_id == org_id, Agent.id == agent_id)
+        return (await session.execute(query)).scalar_one_or_none(), None
+    joined = (
+        select(Agent, PhoneNumber)
+        .outerjoin(
+            PhoneNumber,
+            and_(
+                PhoneNumber.org_id == Agent.org_id,
+                PhoneNumber.outbound_agent_id == Agent.id,
+                PhoneNumber.active.is_(True),
+            ),
         )
+        .where(Agent.org_id == org_id, Agent.id == agent_id)
         .order_by(PhoneNumber.created_at, PhoneNumber.id)
         .limit(1)
     )
-    return (await session.execute(query)).scalar_one_or_none()
+    row = (await session.execute(joined)).one_or_none()
+    return (row[0], row[1]) if row is not None else (None, None)
 
 
 async def voip_numbers(session: AsyncSession, org_id: str, *, limit: int = 2) -> list[PhoneNumber]:

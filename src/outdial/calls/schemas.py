@@ -21,6 +21,7 @@ from outdial.calls.validation import (
     check_sip_headers,
 )
 from outdial.lifecycle import AnsweredBy, CallStatus, EndReason
+from outdial.orgs.inputs import reject_nul
 
 # Per-call overrides of the agent's timers (documented in docs/api.md).
 RING_TIMEOUT_RANGE = (5, 120)
@@ -185,6 +186,11 @@ class CreateCallRequest(BaseModel):
     sip_headers: dict[str, str] = Field(
         default_factory=dict, description="Extra SIP headers on the INVITE; names must start with X-."
     )
+
+    @model_validator(mode="before")
+    @classmethod
+    def _no_nul(cls, data: Any) -> Any:
+        return reject_nul(data)  # PostgreSQL text and JSONB cannot hold NUL: refuse it on both stores
 
     @field_validator("call_context")
     @classmethod

@@ -28,6 +28,7 @@ from outdial.config import Settings
 from outdial.dialer.cancel import CancelOutcome, request_cancel
 from outdial.dialer.notify import notify_new_call
 from outdial.lifecycle import CallStatus, EventType
+from outdial.orgs.inputs import has_nul
 from outdial.store.models import Call
 from outdial.store.types import utcnow
 
@@ -135,7 +136,7 @@ def _replayed(row: Any, scope: str, request_hash: str) -> CreateCallResult:
 
 
 async def _visible_call(session: AsyncSession, principal: Principal, call_id: str) -> Call:
-    call = await repository.get_call(session, principal.org_id, call_id)
+    call = None if has_nul(call_id) else await repository.get_call(session, principal.org_id, call_id)
     if call is None or (principal.agent_id is not None and call.agent_id != principal.agent_id):
         raise not_found("call", param="id")
     return call
@@ -167,6 +168,8 @@ async def list_calls(
     created_before: datetime | None = None,
 ) -> CallPage:
     """Newest first. ``total`` is exact up to 10,000 matches, then an estimate (see repository.count)."""
+    if agent_id is not None and has_nul(agent_id):
+        return CallPage([], _pagination(params, Total(0, True), has_next=False), True)  # no id holds NUL
     if principal.agent_id is not None:
         if agent_id is not None and agent_id != principal.agent_id:
             return CallPage([], _pagination(params, Total(0, True), has_next=False), True)
@@ -221,7 +224,8 @@ async def cancel_call(
     try:
         # Touching the row first takes the write lock (SQLite) or row lock (PostgreSQL), so the status
         # read next cannot change under us (a dialer claiming the call waits for this commit).
-        await repository.lock_call(session, principal.org_id, call_id)
+        if not has_nul(call_id):
+            await repository.lock_call(session, principal.org_id, call_id)
         call = await _visible_call(session, principal, call_id)
         if await request_cancel(session, call) is CancelOutcome.ALREADY_ENDED:
             raise ApiError(
