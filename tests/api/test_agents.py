@@ -263,3 +263,31 @@ async def test_missing_agent_is_404_on_every_route(client: httpx.AsyncClient, te
     expect_error(await client.get(path, headers=tenant.headers), 404, "agent_not_found")
     expect_error(await client.patch(path, json={}, headers=tenant.headers), 404, "agent_not_found")
     expect_error(await client.delete(path, headers=tenant.headers), 404, "agent_not_found")
+
+
+@pytest.mark.parametrize(
+    ("field", "ok", "bad"),
+    [
+        ("prompt", "p" * 20000, "p" * 20001),
+        ("first_message", "f" * 2000, "f" * 2001),
+        ("language", "en", "e"),
+        ("language", "x" * 16, "x" * 17),
+        ("input_parameters", [{"name": "n" * 64}], [{"name": "n" * 65}]),
+    ],
+)
+async def test_text_limits_accept_their_edges_and_reject_beyond(
+    client: httpx.AsyncClient, tenant: Tenant, field: str, ok: Any, bad: Any
+) -> None:
+    r = await client.post("/v1/agents", json={"name": "edge", field: ok}, headers=tenant.headers)
+    assert r.status_code == 201, r.text
+    r = await client.post("/v1/agents", json={"name": "edge", field: bad}, headers=tenant.headers)
+    error = expect_error(r, 400, "invalid_request")
+    assert error["param"].startswith(field), error
+
+
+@pytest.mark.parametrize(("page", "status"), [(0, 400), (1, 200), (1_000_000, 200), (1_000_001, 400)])
+async def test_list_page_edges(client: httpx.AsyncClient, tenant: Tenant, page: int, status: int) -> None:
+    r = await client.get("/v1/agents", params={"page": page}, headers=tenant.headers)
+    assert r.status_code == status
+    if status == 200:
+        assert r.json()["data"] == [] and r.json()["pagination"]["page"] == page

@@ -100,3 +100,25 @@ def test_worker_starts_background_components_and_stops_on_sigterm(tmp_path: Path
         assert "dialer" in line and "webhooks" in line
         os.killpg(worker.pid, signal.SIGTERM)
         assert worker.wait(timeout=60) == 0
+
+
+def test_api_serves_http_without_background_components(tmp_path: Path) -> None:
+    port = free_port()
+    env = _env(tmp_path / "data", OUTDIAL_PORT="1")  # --port wins over the environment
+    log = tmp_path / "api.log"
+    with (
+        log.open("w") as log_file,
+        OwnedProcess(
+            [*CLI, "api", "--port", str(port)],
+            env={**env, "OUTDIAL_LOG_LEVEL": "info"},
+            stdout=log_file,
+            stderr=log_file,
+        ) as server,
+    ):
+        _wait_healthy(server, f"http://127.0.0.1:{port}")
+        assert httpx.get(f"http://127.0.0.1:{port}/openapi.json").json()["info"]["title"] == "outdial"
+        os.killpg(server.pid, signal.SIGTERM)
+        assert server.wait(timeout=60) in (0, -signal.SIGTERM)
+    text = log.read_text()
+    assert "Application shutdown complete" in text
+    assert "background components" not in text and "dialer started" not in text
