@@ -100,6 +100,43 @@ Content-Length: 0
 """
 
 
+# The callee puts us on hold: a re-INVITE with a=sendonly inside the dialog, then its ACK.
+REINVITE_HOLD = """<send retrans="500"><![CDATA[
+INVITE [$remote_contact] SIP/2.0
+Via: SIP/2.0/[transport] [local_ip]:[local_port];branch=[branch]
+From: [$local_party];tag=[pid]SIPpTag01[call_number]
+To: [$remote_party]
+[last_Call-ID:]
+CSeq: 2 INVITE
+Contact: <sip:[local_ip]:[local_port];transport=[transport]>
+Max-Forwards: 70
+Content-Type: application/sdp
+Content-Length: [len]
+
+v=0
+o=sipp 1 2 IN IP4 [local_ip]
+s=-
+c=IN IP4 [media_ip]
+t=0 0
+m=audio [media_port] RTP/AVP 0 101
+a=rtpmap:0 PCMU/8000
+a=rtpmap:101 telephone-event/8000
+a=sendonly
+]]></send>
+"""
+ACK_REINVITE = """<send><![CDATA[
+ACK [$remote_contact] SIP/2.0
+Via: SIP/2.0/[transport] [local_ip]:[local_port];branch=[branch]
+From: [$local_party];tag=[pid]SIPpTag01[call_number]
+To: [$remote_party]
+[last_Call-ID:]
+CSeq: 2 ACK
+Max-Forwards: 70
+Content-Length: 0
+]]></send>
+"""
+
+
 @dataclass
 class SippRun:
     proc: OwnedProcess

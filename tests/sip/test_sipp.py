@@ -13,8 +13,10 @@ from outdial.lifecycle import EndReason
 from outdial.media.g711 import ulaw_encode
 from outdial.sip import Answered, EarlyMedia, Ended, Ringing, SipTimeout, Timers, TrunkConfig, UserAgent
 from tests.sip.sippkit import (
+    ACK_REINVITE,
     BYE_FROM_CALLEE,
     CAPTURE_DIALOG,
+    REINVITE_HOLD,
     recv,
     response,
     scenario,
@@ -395,3 +397,32 @@ async def test_proxy_authentication_407_is_answered_with_proxy_authorization(
     assert await sipp.finished() == 0, sipp.output()
     log = sipp.message_log()
     assert 'realm="proxy.test"' in log and "CSeq: 2 INVITE" in log
+
+
+async def test_callee_hold_reinvite_is_answered_recvonly_and_our_media_follows(
+    ua: UserAgent, tmp_path: Path
+) -> None:
+    check = '<action><ereg regexp="a=recvonly" search_in="body" check_it="true" assign_to="dir"/></action>'
+    body = (
+        recv("INVITE", extra=CAPTURE_DIALOG)
+        + response(200, "OK", sdp="[media_port]")
+        + recv("ACK")
+        + '<pause milliseconds="200"/>\n'
+        + REINVITE_HOLD
+        + '<recv response="100" optional="true"/>\n'
+        + f'<recv response="200">\n{check}\n</recv>\n'
+        + ACK_REINVITE.replace("Content-Length: 0", "X-Dir: [$dir]\nContent-Length: 0")
+        + recv("BYE")
+        + response(200, "OK")
+    )
+    sipp = start_sipp(tmp_path, "held", scenario("held", body))
+    call = await ua.invite(TrunkConfig(address=sipp.address), to="100", from_="200")
+    assert await asyncio.wait_for(call.wait_answered(), 5)
+    for _ in range(60):
+        if call.media is not None and call.media.direction == "recvonly":
+            break
+        await asyncio.sleep(0.05)
+    assert call.media is not None and call.media.direction == "recvonly"
+    await asyncio.sleep(0.1)  # the ACK for the re-INVITE's 200
+    await call.hangup()
+    assert await sipp.finished() == 0, sipp.output()
