@@ -291,3 +291,11 @@ async def test_list_page_edges(client: httpx.AsyncClient, tenant: Tenant, page: 
     assert r.status_code == status
     if status == 200:
         assert r.json()["data"] == [] and r.json()["pagination"]["page"] == page
+
+
+async def test_a_stored_field_the_runtime_no_longer_knows_is_ignored(
+    client: httpx.AsyncClient, seed: Seed, tenant: Tenant
+) -> None:
+    agent_id = await seed.agent(tenant.org_id, "Old", retired_option=True, prompt="Kept.")
+    r = await client.get(f"/v1/agents/{agent_id}", headers=tenant.headers)
+    assert r.status_code == 200 and r.json()["prompt"] == "Kept." and "retired_option" not in r.json()
