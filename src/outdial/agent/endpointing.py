@@ -26,6 +26,30 @@ class Endpoint:
     speech_ms: float  # voiced time in the turn
 
 
+class EnergyGate:
+    """Vetoes "speech" on frames far quieter than the callee's voice.
+
+    webrtcvad keeps saying speech for ~120 ms after the words stop (its own hangover, measured on
+    mode 2); on top of our hangover that delayed every reply. A frame more than ``drop_db`` below the
+    turn's running speech level (or under an absolute floor) is not speech, whatever the VAD says.
+    """
+
+    def __init__(self, drop_db: float = 30.0, floor_rms: float = 50.0) -> None:
+        self._ratio = 10 ** (-drop_db / 20)
+        self._floor = floor_rms
+        self._level = 0.0
+
+    def __call__(self, probability: float, rms: float, threshold: float) -> float:
+        if probability < threshold:
+            return probability
+        if rms < max(self._floor, self._level * self._ratio):
+            return 0.0
+        # The speech level follows loud frames quickly and quiet ones slowly.
+        rate = 0.1 if rms > self._level else 0.02
+        self._level += (rms - self._level) * rate
+        return probability
+
+
 class TurnDetector:
     def __init__(
         self,

@@ -16,10 +16,10 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from outdial.agent.audio import Resampler, leading_silence, resample_all
+from outdial.agent.audio import Resampler, leading_silence, resample_all, rms
 from outdial.agent.brains.intents import GREETINGS
 from outdial.agent.brains.templating import make_scope, render
-from outdial.agent.endpointing import Endpoint, SpeechStart, TurnDetector
+from outdial.agent.endpointing import Endpoint, EnergyGate, SpeechStart, TurnDetector
 from outdial.agent.latency import TurnTimer
 from outdial.agent.playback import Playback
 from outdial.agent.port import AudioPort
@@ -97,6 +97,7 @@ class AgentSession:
             on_complete_answer=self._detector.set_answer_complete,
         )
         self._vad_resampler = Resampler(port.sample_rate, vad.sample_rate, quality="QQ")
+        self._gate = EnergyGate()
         self._playback = Playback(port, self._now)
         self._transcript = Transcript()
         self._silence = SilenceTimer(agent.silence_timeout_seconds, self._on_silence)
@@ -173,6 +174,15 @@ class AgentSession:
         return self._transcript.turns
 
     @property
+    def human_speech_detected_ms(self) -> float | None:
+        """Answer → the callee's first speech (VAD), for max_hold; None until they speak."""
+        return self._human_speech_ms
+
+    def dtmf_received(self, digit: str) -> None:
+        """A digit that came by SIP INFO rather than through the audio port's RFC 4733 events."""
+        self._on_dtmf(digit)
+
+    @property
     def agent_busy(self) -> bool:
         """The agent is thinking or talking (its reply is not over yet)."""
         return self._agent_busy()
@@ -207,7 +217,10 @@ class AgentSession:
             return
         self._recognizer.push(frame)
         vad_frame = self._vad_resampler.feed(frame)
-        event = self._detector.feed(self._vad.feed(vad_frame), now) if vad_frame else None
+        event = None
+        if vad_frame:
+            probability = self._gate(self._vad.feed(vad_frame), rms(frame), self._detector.threshold)
+            event = self._detector.feed(probability, now)
         if isinstance(event, SpeechStart):
             self._on_speech_start(event)
         elif isinstance(event, Endpoint):
