@@ -32,10 +32,13 @@ def agent_not_found() -> ApiError:
 
 
 def resolved_config(agent: Agent) -> AgentConfig:
-    """The agent's full configuration (stored fields plus current defaults), secrets in clear."""
-    return AgentConfig.model_validate(
-        {**(agent.config or {}), "name": agent.name, "published": agent.published}
-    )
+    """The agent's full configuration (stored fields plus current defaults), secrets in clear.
+
+    Stored fields the runtime no longer knows are dropped rather than failing every read.
+    """
+    known = AgentConfig.model_fields
+    stored = {k: v for k, v in (agent.config or {}).items() if k in known}
+    return AgentConfig.model_validate({**stored, "name": agent.name, "published": agent.published})
 
 
 async def get_agent(session: AsyncSession, principal: Principal, agent_id: str) -> Agent:
