@@ -1,0 +1,140 @@
+"""End to end over real SIP/RTP on loopback: our UserAgent calls a callee UAS that speaks back with
+espeak; the flow brain on the offline engines holds a three-turn appointment confirmation."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+import wave
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from outdial.agent.audio import rms
+from outdial.agent.brains.intents import NoIntent
+from outdial.agent.protocols import TTS
+from outdial.agent.runtime import build_session
+from outdial.lifecycle import EndReason
+from outdial.media import MediaStream
+from outdial.sip import Answered, Ended, TrunkConfig, UserAgent
+from outdial.sip.incoming import IncomingCall
+from tests.agent.conftest import speech
+from tests.agent.flows import APPOINTMENT_AGENT
+
+QUIET_S = 0.6  # the agent has finished a turn when the callee heard nothing for this long
+
+
+class SpeakingCallee:
+    """A UAS that answers, waits for the agent to finish each turn, then says the next answer."""
+
+    def __init__(self, voice: TTS, answers: list[str]) -> None:
+        self.voice = voice
+        self.answers = answers
+        self.heard_speech_at: list[float] = []
+        self.done: asyncio.Future[IncomingCall] = asyncio.get_running_loop().create_future()
+
+    def _listen(self, frame: bytes) -> None:
+        if rms(frame) > 300:
+            self.heard_speech_at.append(time.monotonic())
+
+    async def _agent_finished(self, since: float) -> None:
+        while True:
+            await asyncio.sleep(0.05)
+            heard = [t for t in self.heard_speech_at if t > since]
+            if heard and time.monotonic() - heard[-1] > QUIET_S:
+                return
+
+    async def on_invite(self, incoming: IncomingCall) -> None:
+        try:
+            await incoming.ring()
+            await asyncio.sleep(0.3)
+            media: MediaStream = await incoming.answer()
+            media.set_audio_handler(self._listen)
+            since = 0.0
+            for answer in self.answers:
+                await self._agent_finished(since)
+                pcm = await speech(self.voice, answer)
+                media.write(bytes(media.sample_rate // 10 * 2) + pcm)  # a breath, then the words
+                await asyncio.sleep(len(pcm) / 2 / media.sample_rate + 0.2)
+                since = time.monotonic()
+            await asyncio.wait_for(incoming.wait_ended(), 20)
+            self.done.set_result(incoming)
+        except Exception as exc:  # surface the callee's failure in the test, not in a log
+            if not self.done.done():
+                self.done.set_exception(exc)
+
+
+@pytest.fixture
+async def line() -> AsyncIterator[tuple[UserAgent, UserAgent]]:
+    callee_ua = await UserAgent.start("127.0.0.1", 0)
+    agent_ua = await UserAgent.start("127.0.0.1", 0)
+    yield agent_ua, callee_ua
+    await agent_ua.close()
+    await callee_ua.close()
+
+
+async def test_three_turn_appointment_confirmation_over_sip_and_rtp(
+    line: tuple[UserAgent, UserAgent], tmp_path: Path
+) -> None:
+    from outdial.agent.tts import make_tts
+
+    agent_ua, callee_ua = line
+    voice = make_tts({"provider": "espeak", "rate": 160}, sample_rate=callee_ua.sample_rate)
+    callee = SpeakingCallee(voice, ["no I can't", "how about friday", "two thirty pm"])
+    callee_ua.on_invite = callee.on_invite
+    host, port = callee_ua.address
+
+    call = await agent_ua.invite(TrunkConfig(address=f"{host}:{port}"), to="+15550100", from_="+15550199")
+    assert call.media is not None
+    session = build_session(
+        APPOINTMENT_AGENT,
+        call.media,
+        hangup=lambda _reason: call.hangup(),
+        recording_dir=tmp_path,
+        call_id="e2e",
+        variables={"first_name": "Ana", "date": "Monday"},
+    )
+    prepared = asyncio.create_task(session.prepare())  # while the phone rings
+    async for event in call.events():
+        if isinstance(event, Answered):
+            await prepared
+            session.start()
+            break
+        assert not isinstance(event, Ended), event
+    result = await asyncio.wait_for(session.wait(), 40)
+    ended = await asyncio.wait_for(call.wait_ended(), 5)
+    callee_side = await asyncio.wait_for(callee.done, 5)
+
+    # the agent hung up (BYE) after its goodbye, and the callee saw the call end
+    assert result.end_reason is EndReason.AGENT_HANGUP and ended.end_reason is EndReason.AGENT_HANGUP
+    assert callee_side.ended is not None
+    # the answers were recognized and the outcome extracted
+    assert result.outcome == {"confirmed": False, "reschedule_to": "Friday 2:30pm"}
+    turns = [(t.role, t.text) for t in result.transcript]
+    assert [r for r, _ in turns] == ["agent", "user", "agent", "user", "agent", "user", "agent"]
+    assert NoIntent().match(turns[1][1]) is not None
+    assert [text for _, text in turns[2:]] == [
+        "What day works better for you?",
+        "how about friday",
+        "And at what time?",
+        "two thirty pm",
+        "Thanks, I have noted Friday at 2:30pm. Goodbye!",
+    ]
+    assert turns[0][1].startswith("Hi Ana, this is Acme Dental")
+    assert not any(t.interrupted for t in result.transcript)
+    # the first message started on the first frame after the answer
+    assert result.first_audio_ms is not None and result.first_audio_ms <= 60
+    # the recording has both channels: the callee left, the agent right, call-long
+    assert result.recording_path == tmp_path / "e2e.wav"
+    with wave.open(str(result.recording_path)) as w:
+        assert w.getnchannels() == 2
+        stereo = np.frombuffer(w.readframes(w.getnframes()), dtype=np.int16).reshape(-1, 2)
+        rate = w.getframerate()
+    voiced_s = (np.abs(stereo) > 300).sum(axis=0) / rate
+    assert voiced_s[0] > 1.0 and voiced_s[1] > 5.0
+    # agent turns in the recording line up with the transcript (right channel loud inside them)
+    first = result.transcript[0]
+    right = np.abs(stereo[int(first.start_ms * rate / 1000) : int(first.end_ms * rate / 1000), 1])
+    assert (right > 300).mean() > 0.3
