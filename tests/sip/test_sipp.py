@@ -426,3 +426,27 @@ async def test_callee_hold_reinvite_is_answered_recvonly_and_our_media_follows(
     await asyncio.sleep(0.1)  # the ACK for the re-INVITE's 200
     await call.hangup()
     assert await sipp.finished() == 0, sipp.output()
+
+
+@pytest.mark.parametrize(
+    ("bind", "advertise", "expected"),
+    [("0.0.0.0", None, "127.0.0.1"), ("127.0.0.1", "192.0.2.10", "192.0.2.10")],
+)
+async def test_via_contact_and_sdp_carry_a_reachable_address(
+    tmp_path: Path, bind: str, advertise: str | None, expected: str
+) -> None:
+    """Bound to the wildcard we advertise the routed source address; behind a static NAT, the public one."""
+    agent = await UserAgent.start(bind, timers=Timers(t1=0.1), sample_rate=8000, advertise_host=advertise)
+    try:
+        sipp = start_sipp(tmp_path, "addr", scenario("addr", ANSWER_THEN_BYE))
+        call = await agent.invite(TrunkConfig(address=sipp.address), to="100", from_="200")
+        assert await asyncio.wait_for(call.wait_answered(), 5)
+        await call.hangup()
+        assert await sipp.finished() == 0, sipp.output()
+    finally:
+        await agent.close()
+    invite = sipp.message_log().split("INVITE sip:", 1)[1].split("-----", 1)[0]
+    assert f"Via: SIP/2.0/UDP {expected}:" in invite
+    assert f"Contact: <sip:200@{expected}:" in invite
+    assert f"c=IN IP4 {expected}" in invite
+    assert "0.0.0.0" not in invite

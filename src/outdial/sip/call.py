@@ -82,7 +82,7 @@ class Call(Session):
         if trunk.media_encryption != "none":
             srtp_key = generate_srtp_key()
         call.local_media = LocalMedia(
-            host=media_host,
+            host=ua.sdp_host(media_host, flow),
             port=call.media.local_port,
             encryption=trunk.media_encryption,
             srtp_key=srtp_key,

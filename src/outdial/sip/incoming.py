@@ -55,7 +55,7 @@ class IncomingCall(Session):
             raise SipError(f"cannot answer: the call already ended ({self.ended.reason})")
         self.media = await self.ua.open_media(media_host or self.ua.host)
         self.local_media = LocalMedia(
-            host=media_host or self.ua.host,
+            host=self.ua.sdp_host(media_host or self.ua.host, self.flow),
             port=self.media.local_port,
             encryption=self.ua.uas_media_encryption,
             srtp_key=generate_srtp_key(),

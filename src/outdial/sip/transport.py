@@ -10,10 +10,12 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import socket
 import ssl
 from abc import ABC, abstractmethod
 from collections.abc import Callable
 from dataclasses import dataclass
+from functools import lru_cache
 from typing import cast
 
 from outdial.sip.errors import SipError, SipParseError
@@ -39,12 +41,30 @@ class Flow(ABC):
         """Queue bytes for the peer; raises SipError when the path is closed."""
 
 
+WILDCARDS = frozenset({"0.0.0.0", "::", ""})
+
+
+@lru_cache(maxsize=256)
+def route_source(remote_host: str) -> str:
+    """The local address the kernel would send from to reach remote_host (connecting UDP sends nothing).
+
+    A socket bound to 0.0.0.0 must not put 0.0.0.0 in Via, Contact or SDP.
+    """
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
+        try:
+            s.connect((remote_host, 9))
+        except OSError:
+            return "127.0.0.1"
+        return str(s.getsockname()[0])
+
+
 class UdpFlow(Flow):
     def __init__(self, endpoint: _UdpProtocol, remote: Address) -> None:
         self.transport = "UDP"
         self.endpoint = endpoint
         self.remote = remote
-        self.local = endpoint.local
+        host, port = endpoint.local
+        self.local = (route_source(remote[0]) if host in WILDCARDS else host, port)
 
     def send(self, data: bytes) -> None:
         if self.endpoint.transport is None:

@@ -38,7 +38,7 @@ from outdial.sip.transaction import (
     make_response,
     server_key,
 )
-from outdial.sip.transport import Flow, StreamFlow, TransportLayer
+from outdial.sip.transport import WILDCARDS, Flow, StreamFlow, TransportLayer
 from outdial.sip.trunk import TrunkConfig
 
 if TYPE_CHECKING:
@@ -137,6 +137,7 @@ class UserAgent:
         self.on_invite: InviteHandler | None = None
         self.uas_media_encryption: MediaEncryption = "none"
         self.sample_rate = sample_rate  # PCM rate of the media streams' audio in and out
+        self.advertise_host: str | None = None
         self._client: dict[tuple[str, str], _Txn] = {}
         self._server: dict[tuple[str, str, str], ServerTxn] = {}
         self._dialogs: dict[tuple[str, str, str], Session] = {}
@@ -157,9 +158,14 @@ class UserAgent:
         sample_rate: int = 16000,
         uas_media_encryption: MediaEncryption = "none",
         user_agent: str = "outdial",
+        advertise_host: str | None = None,
     ) -> UserAgent:
-        """Listen on UDP host:port (0: any free port); TCP and TLS listeners only when their port is given."""
+        """Listen on UDP host:port (0: any free port); TCP and TLS listeners only when their port is given.
+
+        advertise_host replaces our address in Via, Contact and SDP (a static NAT's public address).
+        """
         ua = cls(host, timers or Timers(), sample_rate, user_agent)
+        ua.advertise_host = advertise_host
         ua.uas_media_encryption = uas_media_encryption
         await ua.transport.listen_udp(host, port)
         if tcp_port is not None:
@@ -204,12 +210,22 @@ class UserAgent:
         if not task.cancelled() and task.exception() is not None:
             log.error("SIP task failed", exc_info=task.exception())
 
+    def sent_by(self, flow: Flow) -> tuple[str, int]:
+        """The address the peer should reach us at: advertise_host (NAT) or the flow's local address."""
+        return (self.advertise_host or flow.local[0], flow.local[1])
+
+    def sdp_host(self, media_host: str, flow: Flow) -> str:
+        """The c= address: advertise_host, else media_host unless it is a wildcard bind address."""
+        if self.advertise_host:
+            return self.advertise_host
+        return flow.local[0] if media_host in WILDCARDS else media_host
+
     def via(self, flow: Flow) -> str:
-        host, port = flow.local
+        host, port = self.sent_by(flow)
         return f"SIP/2.0/{flow.transport} {host}:{port};branch={new_branch()};rport"
 
     def contact(self, flow: Flow, user: str = "outdial") -> str:
-        host, port = flow.local
+        host, port = self.sent_by(flow)
         suffix = "" if flow.transport == "UDP" else f";transport={flow.transport.lower()}"
         return f"<sip:{user}@{host}:{port}{suffix}>"
 
