@@ -127,6 +127,8 @@ def worker() -> None:
     """Run the background components only: the dialer and the webhook sender."""
     settings = load_settings()
     _configure_logging(settings)
+    if settings.is_sqlite:
+        log.warning("SQLite takes one dialer per database: do not also run `outdial serve` on this data dir")
     try:
         asyncio.run(
             run_worker(settings, on_ready=lambda names: typer.echo(f"outdial worker running: {names}"))
