@@ -11,7 +11,6 @@ from typing import Any
 from sqlalchemy import ClauseElement, ColumnElement, Executable, Select, and_, func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.ext.compiler import compiles
-from sqlalchemy.orm import defer
 from sqlalchemy.sql.compiler import SQLCompiler
 
 from outdial.store.models import Agent, Call, CallAttempt, PhoneNumber
@@ -67,25 +66,46 @@ async def lock_call(session: AsyncSession, org_id: str, call_id: str) -> None:
     )
 
 
-async def list_page(session: AsyncSession, filters: CallFilters, *, offset: int, limit: int) -> list[Call]:
-    """Newest first; ``limit + 1`` rows are asked for so the caller knows whether a next page exists."""
+# A row of LIST_COLUMNS (plus bounded_total); columns read as attributes, like a Call.
+CallRow = Any
+
+# What a call record shows: everything but the agent snapshot and the dialer's lease.
+LIST_COLUMNS = tuple(
+    c for c in Call.__table__.c if c.name not in ("agent_config", "lease_owner", "lease_expires_at")
+)
+
+
+async def list_page(
+    session: AsyncSession, filters: CallFilters, *, offset: int, limit: int
+) -> tuple[list[CallRow], int | None]:
+    """One page, newest first, and the bounded count of all matches, in one statement.
+
+    ``limit + 1`` rows are read so the caller knows whether a next page exists. The count is
+    ``min(matches, EXACT_COUNT_LIMIT + 1)``, or None when the page is empty (past the last one).
+    """
+    bounded = select(Call.id).where(*filters.where()).limit(EXACT_COUNT_LIMIT + 1).subquery()
+    total = select(func.count()).select_from(bounded).scalar_subquery().label("bounded_total")
     query = (
-        select(Call)
-        .options(defer(Call.agent_config), defer(Call.lease_owner), defer(Call.lease_expires_at))
+        select(*LIST_COLUMNS, total)
         .where(*filters.where())
         .order_by(Call.created_at.desc(), Call.id.desc())
         .offset(offset)
         .limit(limit + 1)
     )
-    return list((await session.execute(query)).scalars().all())
+    rows = list((await session.execute(query)).all())
+    return rows, (int(rows[0].bounded_total) if rows else None)
 
 
-async def count(session: AsyncSession, filters: CallFilters) -> Total:
-    """Exact below :data:`EXACT_COUNT_LIMIT`; above it an estimate on PostgreSQL (never below the limit)."""
-    bounded = select(Call.id).where(*filters.where()).limit(EXACT_COUNT_LIMIT + 1).subquery()
-    n = int((await session.execute(select(func.count()).select_from(bounded))).scalar_one())
-    if n <= EXACT_COUNT_LIMIT:
-        return Total(n, exact=True)
+async def count(session: AsyncSession, filters: CallFilters, bounded: int | None = None) -> Total:
+    """Exact up to :data:`EXACT_COUNT_LIMIT`; past it an estimate on PostgreSQL (never below the limit).
+
+    ``bounded``: the bounded count :func:`list_page` already made, if any.
+    """
+    if bounded is None:
+        limited = select(Call.id).where(*filters.where()).limit(EXACT_COUNT_LIMIT + 1).subquery()
+        bounded = int((await session.execute(select(func.count()).select_from(limited))).scalar_one())
+    if bounded <= EXACT_COUNT_LIMIT:
+        return Total(bounded, exact=True)
     if session.get_bind().dialect.name != "postgresql":
         exact = select(func.count()).select_from(Call).where(*filters.where())
         return Total(int((await session.execute(exact)).scalar_one()), exact=True)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
+from outdial.calls.repository import CallRow
 from outdial.calls.schemas import AttemptOut, CallCreated, CallOut
 from outdial.config import Settings
 from outdial.store.models import Call, CallAttempt
@@ -40,7 +41,8 @@ def attempt_out(attempt: CallAttempt) -> AttemptOut:
     )
 
 
-def call_out(call: Call, attempts: Sequence[CallAttempt], settings: Settings) -> CallOut:
+def call_out(call: Call | CallRow, attempts: Sequence[CallAttempt], settings: Settings) -> CallOut:
+    """The record of ``call``: an ORM row, or a list row of :data:`repository.LIST_COLUMNS`."""
     return CallOut.model_validate(
         {
             "id": call.id,

@@ -182,15 +182,13 @@ async def list_calls(
         created_after=created_after,
         created_before=created_before,
     )
-    rows = await repository.list_page(session, filters, offset=params.offset, limit=params.limit)
+    rows, bounded = await repository.list_page(session, filters, offset=params.offset, limit=params.limit)
     has_next = len(rows) > params.limit
     rows = rows[: params.limit]
-    if params.page == 1 and not has_next:
-        total = Total(len(rows), exact=True)  # the whole result is on this page: no count needed
-    else:
-        total = await repository.count(session, filters)
-    attempts = await repository.attempts_for(session, [c.id for c in rows])
-    data = [serializers.call_out(c, attempts[c.id], settings) for c in rows]
+    total = await repository.count(session, filters, bounded)
+    with_attempts = [c.id for c in rows if c.attempt_count]
+    attempts = await repository.attempts_for(session, with_attempts)
+    data = [serializers.call_out(c, attempts.get(c.id, ()), settings) for c in rows]
     return CallPage(data, _pagination(params, total, has_next=has_next), total.exact)
 
 
