@@ -199,3 +199,36 @@ async def test_response_goes_to_the_source_port_with_rport_and_received_filled_i
     assert isinstance(reply, Response) and reply.status == 200
     assert reply.via.params["rport"] == str(src_port)
     assert reply.via.params["received"] == "127.0.0.1"
+
+
+async def test_closing_the_agent_cancels_a_ringing_call(pair: Pair) -> None:
+    rang = asyncio.Event()
+
+    async def ring_only(incoming: IncomingCall) -> None:
+        await incoming.ring()
+        rang.set()
+
+    pair.on_invite(ring_only)
+    call = await pair.caller.invite(pair.trunk(), to="100", from_="200")
+    await asyncio.wait_for(rang.wait(), 5)
+    await asyncio.wait_for(pair.caller.close(), 5)
+    assert call.ended is not None and (call.ended.sip_status, call.ended.end_reason) == (
+        487,
+        EndReason.CANCELED,
+    )
+    theirs = await asyncio.wait_for(pair.incoming[0].wait_ended(), 5)
+    assert theirs.end_reason is EndReason.CANCELED
+    assert call.media is not None and call.media.closed
+
+
+async def test_closing_the_agent_gives_up_on_a_peer_that_vanished(pair: Pair) -> None:
+    pair.on_invite(answer_after_ring)
+    call = await pair.caller.invite(pair.trunk(), to="100", from_="200")
+    assert await asyncio.wait_for(call.wait_answered(), 5)
+    await pair.callee.transport.close()  # the far end disappears without a BYE
+    await asyncio.wait_for(pair.caller.close(), 6)
+    assert call.ended is not None and call.ended.end_reason in (
+        EndReason.AGENT_HANGUP,
+        EndReason.NETWORK_ERROR,
+    )
+    assert call.media is not None and call.media.closed

@@ -100,6 +100,10 @@ class Session:
         if self.media is not None:
             self.ua.spawn(self.media.close())
 
+    def abandon(self, text: str) -> None:
+        """End the call locally when its signaling cannot finish (shutdown); no-op once ended."""
+        self._end(None, EndReason.NETWORK_ERROR, text)
+
     # ---- media --------------------------------------------------------------------------------
     def _apply(self, negotiated: Negotiated) -> None:
         """Point the media stream at what offer/answer agreed."""

@@ -67,7 +67,7 @@ class UdpFlow(Flow):
         self.local = (route_source(remote[0]) if host in WILDCARDS else host, port)
 
     def send(self, data: bytes) -> None:
-        if self.endpoint.transport is None:
+        if self.endpoint.transport is None or self.endpoint.transport.is_closing():
             raise SipError("UDP socket is closed")
         self.endpoint.transport.sendto(data, self.remote)
 

@@ -97,9 +97,12 @@ class _Txn:
                 if self.on_failure is not None:
                     self.on_failure("timeout" if isinstance(out, TimedOut) else "transport")
             elif isinstance(out, Terminated):
-                for name in list(self._timers):
-                    self._stop(name)
+                self.stop_timers()
                 self.ua.forget_txn(self)
+
+    def stop_timers(self) -> None:
+        for name in list(self._timers):
+            self._stop(name)
 
     def _stop(self, name: str) -> None:
         handle = self._timers.pop(name, None)
@@ -186,18 +189,23 @@ class UserAgent:
         return self.transport.listening[transport.upper()]
 
     async def close(self) -> None:
-        for session in list(self._sessions):
-            # A peer that never answers our BYE or CANCEL must not hold the shutdown for 64*T1.
-            with contextlib.suppress(TimeoutError, SipError):
-                await asyncio.wait_for(session.hangup(), 2.0)
+        """Hang up every live call (BYE, or CANCEL before the answer), then close the transports."""
+        await asyncio.gather(*(self._finish(session) for session in list(self._sessions)))
         for task in list(self._tasks):
             task.cancel()
         if self._tasks:
             await asyncio.gather(*self._tasks, return_exceptions=True)
         for txn in [*self._client.values(), *self._server.values()]:
-            for name in list(txn._timers):
-                txn._stop(name)
+            txn.stop_timers()
         await self.transport.close()
+
+    async def _finish(self, session: Session) -> None:
+        # A peer that never answers our BYE or CANCEL must not hold the shutdown for 64*T1.
+        with contextlib.suppress(TimeoutError, SipError):
+            await asyncio.wait_for(session.hangup(), 2.0)
+        session.abandon("the user agent closed before the call ended")
+        if session.media is not None:
+            await session.media.close()
 
     # ---- helpers the calls use ----------------------------------------------------------------
     def spawn(self, coro: Coroutine[Any, Any, Any]) -> None:
