@@ -1,6 +1,8 @@
 """Fixtures shared by the API tests: a migrated database, the app over real HTTP semantics, tenants.
 
-Every test that takes ``client`` runs twice, on SQLite and on a fresh PostgreSQL database (``db_url``).
+Every test that takes ``client`` runs twice, on SQLite and on PostgreSQL (``db_url``). Each database is
+migrated once per session; every test starts from an empty one (a copy of the migrated SQLite file; the
+PostgreSQL database emptied), which keeps the suite fast without sharing rows between tests.
 The seeding helpers write rows straight to the store, so a test can set up state the API cannot
 (a *verified* VoIP number) and does not depend on the routes it is not testing.
 """
