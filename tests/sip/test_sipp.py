@@ -38,7 +38,7 @@ async def ua() -> AsyncIterator[UserAgent]:
 FRAME = 160  # one 20 ms PCMU packet
 
 
-def frames_arrived(sent: bytes, heard: bytes) -> float:
+def frames_arrived(sent: bytes, heard: bytes | bytearray) -> float:
     """Share of the sent 20 ms payloads that arrived byte for byte, in order.
 
     The playout side hands over exactly one payload per 20 ms, so each arrived packet is one

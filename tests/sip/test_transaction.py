@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import pytest
 
 from outdial.sip.message import Request, Response, parse_message
@@ -34,7 +36,7 @@ def resp(req: Request, status: int) -> Response:
     return make_response(req, status, "X", to_tag="t" if status > 100 else None)
 
 
-def timers(outputs: list[object]) -> list[tuple[str, float]]:
+def timers(outputs: Sequence[object]) -> list[tuple[str, float]]:
     return [(o.name, o.delay) for o in outputs if isinstance(o, StartTimer)]
 
 
@@ -46,7 +48,8 @@ def test_invite_client_over_udp_retransmits_with_timer_a_doubling_until_timer_b(
     delays = []
     for _ in range(4):
         out = txn.timer_fired("A")
-        assert isinstance(out[0], Send) and out[0].message.method == "INVITE"
+        assert isinstance(out[0], Send) and isinstance(out[0].message, Request)
+        assert out[0].message.method == "INVITE"
         delays += [d for n, d in timers(out)]
     assert delays == [1.0, 2.0, 4.0, 8.0]  # A doubles without the T2 cap (§17.1.1.2)
     out = txn.timer_fired("B")
