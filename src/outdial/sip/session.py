@@ -49,11 +49,11 @@ class Session:
         self.ended: Ended | None = None
         self._history: list[CallEvent] = []
         self._changed = asyncio.Event()
-        self._acked: dict[int, asyncio.Event] = {}
         self._sdp_version = 0
-        self._acks: dict[
-            int, tuple[bytes, Flow]
-        ] = {}  # our ACK per INVITE CSeq, re-sent on 2xx retransmission
+        # Per INVITE CSeq: the ACK the peer sent for our 2xx (UAS), and ours for theirs, re-sent on
+        # 2xx retransmissions (UAC).
+        self._ack_seen: dict[int, asyncio.Event] = {}
+        self._acks: dict[int, tuple[bytes, Flow]] = {}
 
     # ---- events -------------------------------------------------------------------------------
     def _emit(self, event: CallEvent) -> None:
@@ -215,7 +215,7 @@ class Session:
             stx.respond(resp)
 
     def on_ack(self, req: Request) -> None:
-        event = self._acked.get(req.cseq[0])
+        event = self._ack_seen.get(req.cseq[0])
         if event is not None:
             event.set()
 
@@ -248,7 +248,7 @@ class Session:
 
     async def _send_2xx_until_acked(self, req: Request, stx: ServerTxn, resp: Response) -> bool:
         """A UAS retransmits its 2xx until the ACK comes (§13.3.1.4): T1 doubling to T2, for 64*T1."""
-        acked = self._acked.setdefault(req.cseq[0], asyncio.Event())
+        acked = self._ack_seen.setdefault(req.cseq[0], asyncio.Event())
         stx.respond(resp)
         if stx.flow.reliable:
             with contextlib.suppress(TimeoutError):
