@@ -197,3 +197,46 @@ async def test_callee_hangup_mid_sentence_closes_the_books_without_a_hangup(
     result = await call.session.stop(EndReason.CALLEE_HANGUP)
     assert result.end_reason is EndReason.CALLEE_HANGUP and call.hangups == []
     assert result.transcript[0].interrupted and result.transcript[0].text.startswith("Hi Ana")
+
+
+async def test_llm_brain_session_speaks_the_model_and_runs_its_tools(call_factory: CallFactory) -> None:
+    from tests.agent.chat_server import running_chat_server, text, tool_call
+
+    async with running_chat_server() as chat:
+        outcome = '{"fields": {"confirmed": true}}'
+        chat.replies.append(
+            text("Wonderful, see you on Monday. ", "Goodbye!")
+            + tool_call(0, "c1", "set_outcome", outcome)
+            + tool_call(1, "c2", "end_call", "{}")
+        )
+        brain = {"type": "llm", "model": "m", "base_url": chat.base_url, "api_key": "test-key"}
+        agent = {**APPOINTMENT_AGENT, "first_message": "Hi {{first_name}}, can you make it on Monday?"}
+        call = call_factory({**agent, "brain": brain}, variables=VARS, call_context="Cleaning at 9am.")
+        await call.answer()
+        await call.agent_turn_over(1)
+        await call.say("yes I can")
+        result = await call.result()
+
+    assert result.end_reason is EndReason.AGENT_HANGUP and result.outcome == {"confirmed": True}
+    assert call.agent_texts() == [
+        "Hi Ana, can you make it on Monday?",
+        "Wonderful, see you on Monday. Goodbye!",
+    ]
+    messages = chat.requests[0]["messages"]
+    assert "Cleaning at 9am." in messages[0]["content"]
+    assert messages[1] == {"role": "assistant", "content": "Hi Ana, can you make it on Monday?"}
+    assert messages[2]["role"] == "user" and messages[2]["content"]  # whatever free-text STT heard
+
+
+async def test_a_failing_part_ends_the_call_without_breaking_the_media_line(
+    call_factory: CallFactory,
+) -> None:
+    call = call_factory(APPOINTMENT_AGENT, variables=VARS)
+    await call.answer()
+
+    def broken(_frame: bytes) -> float:
+        raise RuntimeError("VAD exploded")
+
+    call.session._vad.feed = broken  # type: ignore[method-assign]
+    result = await call.result()
+    assert result.end_reason is EndReason.INTERNAL_ERROR and call.hangups == [EndReason.INTERNAL_ERROR]

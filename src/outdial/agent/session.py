@@ -14,7 +14,7 @@ import time
 from collections.abc import Awaitable, Callable, Mapping
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from outdial.agent.audio import Resampler, leading_silence, resample_all, rms
 from outdial.agent.brains.intents import GREETINGS
@@ -55,6 +55,7 @@ log = logging.getLogger(__name__)
 Hangup = Callable[[EndReason], Awaitable[None] | None]
 TransferTo = Callable[[str], Awaitable[None] | None]
 
+_T = TypeVar("_T")
 _DRAIN_GRACE_S = 2.0  # beyond the audio still queued, how long an ending waits for it to play out
 _END_REASONS = {r.value: r for r in EndReason}
 
@@ -143,9 +144,9 @@ class AgentSession:
         self._t0 = time.monotonic()
         self._answered_at = datetime.now(UTC)
         self._playback.on_first_sent = self._note_first_audio
-        self._port.set_sent_handler(self._on_sent)
-        self._port.set_audio_handler(self._on_audio)
-        self._port.set_dtmf_handler(self._on_dtmf)
+        self._port.set_sent_handler(self._guarded(self._on_sent))
+        self._port.set_audio_handler(self._guarded(self._on_audio))
+        self._port.set_dtmf_handler(self._guarded(self._on_dtmf))
         loop = asyncio.get_running_loop()
         self._max_duration_timer = loop.call_later(self.agent.max_duration_seconds, self._on_max_duration)
         if self.agent.speak_order == "agent_first":
@@ -328,7 +329,11 @@ class AgentSession:
     async def _run_response(self, event: BrainEvent, timer: TurnTimer | None, first: str | None) -> None:
         if first is not None:
             await self._do(Say(first), timer)
-        async for action in self._brain.respond(self._transcript.turns, event):
+        history = self._transcript.turns
+        if isinstance(event, CallStarted) and self._first_message:
+            # The greeting is still playing, so it is not in the transcript yet: the brain must know it.
+            history = [*history, Turn("agent", self._first_message, 0, 0)]
+        async for action in self._brain.respond(history, event):
             if timer is not None and timer.first_action is None:
                 timer.first_action = self._now()
             await self._do(action, timer)
@@ -457,6 +462,20 @@ class AgentSession:
             for task in list(self._tasks):
                 if task is not current and not task.done():
                     task.cancel()
+
+    def _guarded(self, handler: Callable[[_T], None]) -> Callable[[_T], None]:
+        """``handler`` as the media layer calls it: a failure ends this call, never the media clock
+        that drives every call in the process."""
+
+        def call(arg: _T) -> None:
+            try:
+                handler(arg)
+            except Exception:
+                if not self._ending:
+                    log.exception("agent session failed on a media callback; ending the call")
+                    self._spawn(self._end(EndReason.INTERNAL_ERROR, hangup=True))
+
+        return call
 
     def _spawn(self, coro: Awaitable[Any]) -> asyncio.Task[Any]:
         task: asyncio.Task[Any] = asyncio.ensure_future(coro)
