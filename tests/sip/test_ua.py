@@ -230,3 +230,24 @@ async def test_closing_the_agent_gives_up_on_a_peer_that_vanished(pair: Pair) ->
     await asyncio.wait_for(pair.caller.close(), 3)
     assert call.ended is not None and call.ended.end_reason is EndReason.NETWORK_ERROR
     assert call.media is not None and call.media.closed
+
+
+async def test_trunk_closing_the_tcp_connection_fails_the_call_at_once(pair: Pair) -> None:
+    """No waiting for timer B: a connection that dies under a pending INVITE ends the call trunk_error."""
+
+    async def hang_up_on_us(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        await reader.readuntil(b"\r\n\r\n")
+        writer.close()
+
+    server = await asyncio.start_server(hang_up_on_us, "127.0.0.1", 0)
+    port = server.sockets[0].getsockname()[1]
+    agent = await UserAgent.start(timers=Timers(t1=0.5), sample_rate=8000)  # timer B would be 32 s
+    try:
+        call = await agent.invite(
+            TrunkConfig(address=f"127.0.0.1:{port}", transport="tcp"), to="100", from_="200"
+        )
+        ended = await asyncio.wait_for(call.wait_ended(), 3)
+    finally:
+        await agent.close()
+        server.close()
+    assert (ended.sip_status, ended.end_reason) == (None, EndReason.TRUNK_ERROR)

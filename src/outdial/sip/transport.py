@@ -126,8 +126,9 @@ class TlsServerConfig:
 class TransportLayer:
     """Listens on UDP (always) and TCP/TLS (on request); opens and pools outgoing connections."""
 
-    def __init__(self, handler: Handler) -> None:
+    def __init__(self, handler: Handler, on_closed: Callable[[Flow], None] | None = None) -> None:
         self.handler = handler
+        self.on_closed = on_closed  # told when a TCP/TLS connection ends, so its transactions fail now
         self.udp: _UdpProtocol | None = None
         self._servers: list[asyncio.Server] = []
         self._conns: dict[tuple[str, Address], StreamFlow] = {}
@@ -227,6 +228,8 @@ class TransportLayer:
             if self._conns.get((flow.transport, flow.remote)) is flow:
                 del self._conns[(flow.transport, flow.remote)]
             flow.writer.close()
+            if self.on_closed is not None:
+                self.on_closed(flow)
 
     async def close(self) -> None:
         for server in self._servers:

@@ -135,7 +135,7 @@ class UserAgent:
         self.host = host
         self.timers = timers
         self.loop = asyncio.get_running_loop()
-        self.transport = TransportLayer(self._on_message)
+        self.transport = TransportLayer(self._on_message, self._on_flow_closed)
         self.user_agent = user_agent
         self.on_invite: InviteHandler | None = None
         self.uas_media_encryption: MediaEncryption = "none"
@@ -388,6 +388,12 @@ class UserAgent:
         h.add("User-Agent", self.user_agent)
         resp = await self.request(Request(headers=h, method="OPTIONS", uri=uri), flow)
         return resp.status
+
+    def _on_flow_closed(self, flow: Flow) -> None:
+        """A TCP/TLS connection ended: its pending transactions fail at once instead of at timer B/F."""
+        for runner in [*self._client.values(), *self._server.values()]:
+            if runner.flow is flow and not runner.txn.terminated:
+                runner.run(runner.txn.transport_error())
 
     # ---- incoming messages --------------------------------------------------------------------
     def _on_message(self, msg: Request | Response, flow: Flow) -> None:
