@@ -84,7 +84,11 @@ def make_server(settings: Settings, *, with_background: bool) -> uvicorn.Server:
 def _serve(settings: Settings, *, with_background: bool) -> None:
     _configure_logging(settings)
     server = make_server(settings, with_background=with_background)
-    server.run()  # uvicorn turns SIGTERM/SIGINT into a graceful shutdown (lifespan included)
+    # uvicorn turns SIGTERM/SIGINT into a graceful shutdown (lifespan included), then re-raises the
+    # signal against the handlers it found: make those no-ops so a clean shutdown exits 0.
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(sig, lambda *_: None)
+    server.run()
     if not server.started:
         raise typer.Exit(1)
 
