@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import secrets
 from dataclasses import dataclass
+from datetime import timedelta
 
 from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -62,21 +63,28 @@ async def issue_key(
     return IssuedKey(org_id=org_id, key_id=key.id, api_key=secret)
 
 
+# last_used_at is kept to this precision: one write a minute per key, not one per request.
+TOUCH_EVERY = timedelta(minutes=1)
+
+
 async def authenticate(session: AsyncSession, secret: str) -> Principal | None:
-    """The principal for a presented secret, or None when it is unknown or revoked."""
+    """The principal for a presented secret, or None when it is unknown or revoked.
+
+    Records the key's use (``last_used_at``, at most once a minute) and commits that on ``session``.
+    """
     if not secret or len(secret) > 200:
         return None
     row = (
         await session.execute(
-            select(ApiKey.id, ApiKey.org_id, ApiKey.agent_id, ApiKey.revoked_at).where(
+            select(ApiKey.id, ApiKey.org_id, ApiKey.agent_id, ApiKey.revoked_at, ApiKey.last_used_at).where(
                 ApiKey.secret_hash == hash_secret(secret)
             )
         )
     ).one_or_none()
     if row is None or row.revoked_at is not None:
         return None
+    now = utcnow()
+    if row.last_used_at is None or now - row.last_used_at >= TOUCH_EVERY:
+        await session.execute(update(ApiKey).where(ApiKey.id == row.id).values(last_used_at=now))
+        await session.commit()
     return Principal(org_id=row.org_id, key_id=row.id, agent_id=row.agent_id)
-
-
-async def touch_key(session: AsyncSession, key_id: str) -> None:
-    await session.execute(update(ApiKey).where(ApiKey.id == key_id).values(last_used_at=utcnow()))
