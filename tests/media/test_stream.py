@@ -190,16 +190,16 @@ async def test_reconfigure_switches_codec_mid_call(open_stream: OpenStream) -> N
     assert g711.alaw_decode(g711.alaw_encode(source))[:3200] in heard
 
 
+@pytest.mark.parametrize("srtp", [False, True], ids=["rtcp", "srtcp"])
 async def test_rtcp_reports_flow_and_give_a_round_trip(
-    open_stream: OpenStream, monkeypatch: pytest.MonkeyPatch
+    open_stream: OpenStream, monkeypatch: pytest.MonkeyPatch, srtp: bool
 ) -> None:
     monkeypatch.setattr("outdial.media.stream.RTCP_INTERVAL_TICKS", 10)
-    a, b = await open_stream(8000), await open_stream(8000)
+    a, b = await _pair(open_stream, 8000, PCMU, srtp)
     a._next_rtcp_tick = b._next_rtcp_tick = 10
-    a.configure(("127.0.0.1", b.local_port), PCMU)
-    b.configure(("127.0.0.1", a.local_port), PCMU)
     await asyncio.sleep(0.8)
     for s in (a, b):
+        assert s.stats.srtp_errors == 0 and s.stats.malformed == 0
         assert s.stats.rtcp_sent >= 2 and s.stats.rtcp_received >= 2
         assert s.stats.remote_fraction_lost == 0
         assert s.stats.round_trip_ms is not None and 0 <= s.stats.round_trip_ms < 50
