@@ -35,7 +35,7 @@ async def test_each_stream_ticks_every_20ms_without_drift() -> None:
         # Deadlines are absolute: tick k runs near start + k·20 ms, however late earlier ticks were.
         offsets = [t - s.times[0] - 0.020 * k for k, t in enumerate(s.times)]
         assert sorted(offsets)[len(offsets) // 2] < 0.005
-        assert abs(offsets[-1]) < 0.015
+        assert sorted(offsets[-10:])[5] < 0.005  # still on time at the end: nothing accumulated
     stats = clock.stats()
     assert stats.ticks == sum(len(s.times) for s in streams)
     assert stats.errors == 0
@@ -62,11 +62,14 @@ async def test_streams_are_spread_over_the_period() -> None:
     for s in streams:
         clock.add(s)
     assert [len(slot) for slot in clock._members] == [2] * 10
-    await asyncio.sleep(0.1)
+    await asyncio.sleep(0.3)
     for s in streams:
         clock.remove(s)
-    firsts = sorted(s.times[0] for s in streams)
-    assert firsts[-1] - firsts[0] > 0.012  # not one burst: the slots cover the 20 ms period
+    periods = min(len(s.times) for s in streams)
+    spreads = sorted(
+        max(s.times[k] for s in streams) - min(s.times[k] for s in streams) for k in range(periods)
+    )
+    assert spreads[len(spreads) // 2] > 0.012  # not one burst per period: the slots cover the 20 ms
 
 
 async def test_a_failing_stream_does_not_stop_the_others() -> None:
