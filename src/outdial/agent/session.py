@@ -310,10 +310,12 @@ class AgentSession:
     def _respond(self, event: BrainEvent, timer: TurnTimer | None, first: str | None = None) -> None:
         if self._ending:
             return
-        if self._response is not None and not self._response.done():
-            self._response.cancel()
         if not isinstance(event, CallStarted):  # the greeting began its turn already
+            if self._agent_busy():
+                self._barge_in()  # a new reply replaces the old one; the books keep what was heard
             self._playback.begin_turn()
+        elif self._response is not None and not self._response.done():
+            self._response.cancel()
         self._playback.on_first_sent = self._first_sent_hook(timer)
         self._response = self._spawn(self._run_response(event, timer, first))
 
