@@ -12,7 +12,9 @@ from pathlib import Path
 
 import pytest
 
+from outdial.sip import UserAgent
 from tests.e2e.harness import TO_NUMBER, persona, running_stack
+from tests.support.procs import free_port
 
 pytestmark = [pytest.mark.interop, pytest.mark.timeout(90)]
 
@@ -67,3 +69,56 @@ async def test_completed_call_has_transcript_outcome_recording_timings_attempts_
     assert far.recording is not None
     with wave.open(str(far.recording)) as w:
         assert w.getnchannels() == 2 and w.getnframes() > w.getframerate()  # over a second of call
+
+
+SAY_AND_HANG_UP = {
+    "first_message": "Hello, this is a short test call.",
+    "brain": {"type": "flow", "steps": [{"say": "Goodbye!", "end": True}]},
+}
+
+
+async def test_busy_callee_ends_the_call_busy(tmp_path: Path) -> None:
+    async with running_stack(tmp_path, persona(behaviour="busy")) as stack:
+        await stack.provision()
+        created = await stack.place(await stack.agent(**SAY_AND_HANG_UP))
+        call = await stack.wait(created["id"])
+        far = await stack.callee_call()
+
+    assert (call["status"], call["end_reason"], call["sip_status_code"]) == ("busy", "busy", 486)
+    assert call["dialed_at"] and call["answered_at"] is None and call["duration_seconds"] in (None, 0)
+    assert [a["status"] for a in call["attempts"]] == ["busy"]
+    assert far.outcome == "busy"
+
+
+async def test_unanswered_call_is_canceled_at_the_ring_timeout_and_ends_no_answer(tmp_path: Path) -> None:
+    async with running_stack(tmp_path, persona(behaviour="no_answer")) as stack:
+        await stack.provision()
+        created = await stack.place(await stack.agent(**SAY_AND_HANG_UP), ring_timeout_seconds=5)
+        ringing = await stack.wait(created["id"], "ringing", within=10)
+        call = await stack.wait(created["id"], within=15)
+        far = await stack.callee_call()
+        await asyncio.wait_for(far.done(), 5)
+
+    assert ringing["status"] == "ringing"
+    assert (call["status"], call["end_reason"]) == ("no_answer", "no_answer")
+    assert call["answered_at"] is None
+    assert far.outcome == "canceled"  # our CANCEL reached the callee while it rang
+    assert far.ended is not None and far.ended.end_reason == "canceled"
+
+
+async def test_unreachable_trunk_fails_the_call(tmp_path: Path) -> None:
+    async with running_stack(tmp_path, persona()) as stack:
+        # A trunk that answered when its number was verified, then went away: nothing listens now.
+        port = free_port()
+        gone = await UserAgent.start("127.0.0.1", port, tcp_port=port)
+        try:
+            await stack.provision(address=f"127.0.0.1:{port}", transport="tcp")
+        finally:
+            await gone.close()
+        created = await stack.place(await stack.agent(**SAY_AND_HANG_UP))
+        call = await stack.wait(created["id"], within=20)
+
+    assert call["status"] == "failed"
+    assert call["end_reason"] in ("trunk_error", "network_error")
+    assert call["error"] and call["answered_at"] is None
+    assert [a["status"] for a in call["attempts"]] == ["failed"]
