@@ -61,7 +61,8 @@ async def test_completed_call_has_transcript_outcome_recording_timings_attempts_
     assert call["recording_url"] and recording.status_code == 200
     assert recording.headers["content-type"] == "audio/wav" and len(recording.content) > 10_000
     assert [e.status for e in events] == ["queued", "dialing", "ringing", "in_progress", "completed"]
-    assert [e.type for e in events if e.type] == ["call.queued", "call.ringing", "call.answered", "call.ended"]
+    webhooks = ["call.queued", "call.ringing", "call.answered", "call.ended"]
+    assert [e.type for e in events if e.type] == webhooks
 
     # The far end heard the same call: it rang, was answered, said its one line, and the agent hung up.
     assert (far.outcome, far.dialed.lstrip("+"), far.ended_by) == ("answered", TO_NUMBER[1:], "caller")
