@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import numpy as np
 import pytest
 from pydantic import ValidationError
 
@@ -52,8 +53,10 @@ def test_unknown_providers_and_fields_are_rejected() -> None:
 
 
 def test_the_energy_gate_silences_the_vads_own_hangover() -> None:
+    loud = np.full(320, 3000, dtype=np.int16).tobytes()
+    faint = np.full(320, 50, dtype=np.int16).tobytes()
     gate = EnergyGate(drop_db=30)
     for _ in range(20):
-        assert gate(1.0, 3000.0, 0.5) == 1.0  # speech at a steady level
-    assert gate(1.0, 50.0, 0.5) == 0.0  # the VAD still says speech, but the words are over
-    assert gate(0.2, 3000.0, 0.5) == 0.2  # never turns silence into speech
+        assert gate(1.0, loud, 0.5) == 1.0  # speech at a steady level
+    assert gate(1.0, faint, 0.5) == 0.0  # the VAD still says speech, but the words are over
+    assert gate(0.2, loud, 0.5) == 0.2  # never turns silence into speech

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from outdial.agent.audio import rms as frame_rms
 from outdial.agent.protocols import FRAME_MS
 
 
@@ -39,9 +40,10 @@ class EnergyGate:
         self._floor = floor_rms
         self._level = 0.0
 
-    def __call__(self, probability: float, rms: float, threshold: float) -> float:
+    def __call__(self, probability: float, frame: bytes, threshold: float) -> float:
         if probability < threshold:
             return probability
+        rms = frame_rms(frame)  # only on frames the VAD calls speech: silence costs nothing here
         if rms < max(self._floor, self._level * self._ratio):
             return 0.0
         # The speech level follows loud frames quickly and quiet ones slowly.

@@ -16,7 +16,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, TypeVar
 
-from outdial.agent.audio import Resampler, leading_silence, resample_all, rms
+from outdial.agent.audio import Resampler, leading_silence, resample_all
 from outdial.agent.brains.intents import GREETINGS
 from outdial.agent.brains.templating import make_scope, render
 from outdial.agent.endpointing import Endpoint, EnergyGate, SpeechStart, TurnDetector
@@ -220,7 +220,7 @@ class AgentSession:
         vad_frame = self._vad_resampler.feed(frame)
         event = None
         if vad_frame:
-            probability = self._gate(self._vad.feed(vad_frame), rms(frame), self._detector.threshold)
+            probability = self._gate(self._vad.feed(vad_frame), frame, self._detector.threshold)
             event = self._detector.feed(probability, now)
         if isinstance(event, SpeechStart):
             self._on_speech_start(event)
@@ -294,7 +294,10 @@ class AgentSession:
             self._barge_in()
         self._transcript.add(Turn("user", f"[DTMF {digit}]", round(now), round(now)))
         self._silence.heard_callee()
-        self._respond(DtmfReceived(digit), None)
+        if not self._greeted:
+            self._greet(None)  # user_first: a key press is as good as a hello
+        else:
+            self._respond(DtmfReceived(digit), None)
 
     # -- outbound audio ----------------------------------------------------------------------
     def _on_sent(self, frame: bytes) -> None:
