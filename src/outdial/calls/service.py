@@ -6,12 +6,16 @@ Vendor surfaces (``outdial.api.compat.*``) call :func:`create_call` too and tran
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Mapping, Sequence
+from contextlib import AbstractAsyncContextManager, nullcontext
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
+from weakref import WeakKeyDictionary
 
 from pydantic import ValidationError
+from sqlalchemy.engine import Engine
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from outdial.api.auth import Principal
@@ -105,29 +109,46 @@ async def create_call(
     now = utcnow()
     try:
         call = await build_call(session, principal, request, extras, now)
-        key_row = None
-        if idempotency_key is not None:
-            key_row = await idempotency.claim(
-                session, principal.org_id, idempotency_key, idempotency_scope, request_hash, now=now
-            )
-            if key_row is None:  # a concurrent duplicate won the insert and has committed
-                stored = await idempotency.lookup(session, principal.org_id, idempotency_key)
-                if stored is None:
-                    raise idempotency.conflict("A request with this Idempotency-Key failed; retry it.")
-                return _replayed(stored, idempotency_scope, request_hash)
         await run_pre_create_checks(session, call, checks)
-        session.add(call)
-        await session.flush()
-        record_event(session, call, EventType.CALL_QUEUED, data={"source": source}, at=now)
-        await notify_new_call(session)
-        created = serializers.created(call)
-        if key_row is not None:
-            idempotency.store(key_row, 202, created.model_dump(mode="json"))
-        await session.commit()
+        async with _write_lock(session):
+            key_row = None
+            if idempotency_key is not None:
+                key_row = await idempotency.claim(
+                    session, principal.org_id, idempotency_key, idempotency_scope, request_hash, now=now
+                )
+                if key_row is None:  # a concurrent duplicate won the insert and has committed
+                    stored = await idempotency.lookup(session, principal.org_id, idempotency_key)
+                    if stored is None:
+                        raise idempotency.conflict("A request with this Idempotency-Key failed; retry it.")
+                    return _replayed(stored, idempotency_scope, request_hash)
+            session.add(call)
+            await session.flush()
+            record_event(session, call, EventType.CALL_QUEUED, data={"source": source}, at=now)
+            await notify_new_call(session)
+            created = serializers.created(call)
+            if key_row is not None:
+                idempotency.store(key_row, 202, created.model_dump(mode="json"))
+            await session.commit()
     except BaseException:
         await session.rollback()
         raise
     return CreateCallResult(created)
+
+
+# SQLite has one writer at a time and makes the others sleep and retry (1, 2, 5, 10... ms) while it
+# is busy. Taking turns in-process first keeps this process's creations from sleeping on each other.
+_sqlite_write_locks: WeakKeyDictionary[Engine, asyncio.Lock] = WeakKeyDictionary()
+
+
+def _write_lock(session: AsyncSession) -> AbstractAsyncContextManager[Any]:
+    bind = session.get_bind()
+    if bind.dialect.name != "sqlite":
+        return nullcontext()
+    engine = bind.engine
+    lock = _sqlite_write_locks.get(engine)
+    if lock is None:
+        lock = _sqlite_write_locks[engine] = asyncio.Lock()
+    return lock
 
 
 def _replayed(row: Any, scope: str, request_hash: str) -> CreateCallResult:
