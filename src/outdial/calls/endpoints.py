@@ -91,7 +91,7 @@ async def create_call(
 @router.get(
     "",
     summary="List calls",
-    description="Newest first. `total` is exact up to 10,000 matching calls; past that (PostgreSQL) it "
+    description="Newest first. `total` is exact up to 1,000 matching calls; past that (PostgreSQL) it "
     "is the query planner's estimate and the response carries `X-Total-Estimated: true`.",
     response_model=Page[CallOut],
     responses={**ERROR_RESPONSES, 200: {"content": {"application/json": {"example": examples.PAGE}}}},

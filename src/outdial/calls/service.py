@@ -188,7 +188,7 @@ async def list_calls(
     created_after: datetime | None = None,
     created_before: datetime | None = None,
 ) -> CallPage:
-    """Newest first. ``total`` is exact up to 10,000 matches, then an estimate (see repository.count)."""
+    """Newest first. ``total`` is exact up to 1,000 matches, then an estimate (see repository.count)."""
     if agent_id is not None and has_nul(agent_id):
         return CallPage([], _pagination(params, Total(0, True), has_next=False), True)  # no id holds NUL
     if principal.agent_id is not None:

@@ -120,6 +120,7 @@ class Call(Base):
     __table_args__ = (
         Index("ix_calls_org_created", "org_id", "created_at", "id"),
         Index("ix_calls_org_agent_created", "org_id", "agent_id", "created_at"),
+        Index("ix_calls_org_agent_status_created", "org_id", "agent_id", "status", "created_at"),
         Index("ix_calls_org_status_created", "org_id", "status", "created_at"),
         Index("ix_calls_due", "status", "next_attempt_at"),
         Index("ix_calls_org_external", "org_id", "external_id"),

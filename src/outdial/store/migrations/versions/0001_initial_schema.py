@@ -180,6 +180,9 @@ def upgrade() -> None:
         batch_op.create_index("ix_calls_org_external", ["org_id", "external_id"], unique=False)
         batch_op.create_index("ix_calls_org_status_created", ["org_id", "status", "created_at"], unique=False)
         batch_op.create_index("ix_calls_org_to_created", ["org_id", "to_number", "created_at"], unique=False)
+        batch_op.create_index(
+            "ix_calls_org_agent_status_created", ["org_id", "agent_id", "status", "created_at"], unique=False
+        )
 
     op.create_table(
         "sip_trunks",
@@ -337,6 +340,7 @@ def downgrade() -> None:
 
     op.drop_table("sip_trunks")
     with op.batch_alter_table("calls", schema=None) as batch_op:
+        batch_op.drop_index("ix_calls_org_agent_status_created")
         batch_op.drop_index("ix_calls_org_to_created")
         batch_op.drop_index("ix_calls_org_status_created")
         batch_op.drop_index("ix_calls_org_external")
