@@ -82,7 +82,7 @@ async def test_grammar_recognizes_expected_answers_over_the_telephone_path(speak
         f"\npocketsphinx grammar, µ-law 8 kHz path: {correct}/{total} answers right ({accuracy:.0%}); "
         f"finalize p50 {statistics.median(latencies):.2f} ms p95 {p95:.2f} ms; misses: {misses}"
     )
-    assert accuracy >= 0.6
+    assert accuracy >= 0.5  # 20-26 of 30 measured here
     assert p95 < 20  # ~1 ms on an idle core; the margin is for a loaded CI machine
 
 
@@ -114,6 +114,15 @@ async def test_grammar_only_decoder_gives_nothing_for_free_text(speak: Speak) ->
     assert session.mode == "none"
     final, _ = await utterance(session, await speak("Hello there."))
     assert final == Final("", 0.0)
+    await session.close()
+
+
+async def test_seconds_of_digital_silence_before_the_words_do_not_lose_them(speak: Speak) -> None:
+    session = PocketsphinxSTT(free_text=False).open(expected=["yes", "no", "thursday at ten"])
+    for frame in frames(bytes(16000 * 2 * 4) + await speak("Thursday at ten.") + bytes(16000)):
+        session.feed(frame)
+    # the words survive (a phantom second phrase from the silent tail is possible, and harmless here)
+    assert (await session.finalize()).text.startswith("thursday at ten")
     await session.close()
 
 

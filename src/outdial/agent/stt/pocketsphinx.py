@@ -57,6 +57,15 @@ def _high_band_noise(seconds: int = 1, level: float = 30.0) -> np.ndarray:
 
 
 _FILL = _high_band_noise()
+_START_RMS = 60.0  # about -55 dBFS: line noise stays below, any voice is above
+_PREROLL_BYTES = SAMPLE_RATE * 2 * 300 // 1000  # 300 ms kept from before the first audible frame
+_FRAME_BYTES = SAMPLE_RATE * 2 * 20 // 1000
+_TAIL_BYTES = SAMPLE_RATE * 2 * 250 // 1000  # 250 ms of the quiet after the last audible frame
+
+
+def _rms(pcm: bytes) -> float:
+    samples = np.frombuffer(pcm, dtype="<i2").astype(np.float32)
+    return float(np.sqrt(np.mean(samples * samples))) if len(samples) else 0.0
 
 
 class _PooledDecoder:
@@ -146,6 +155,9 @@ class PocketsphinxSession:
         self._last_partial = ""
         self._closed = False
         self._fill_at = 0
+        self._preroll = bytearray()
+        self._held = bytearray()
+        self._quiet = 0  # bytes of quiet since the last audible frame
 
     def _filled(self, pcm: bytes) -> bytes:
         samples = np.frombuffer(pcm, dtype="<i2").astype(np.int32)
@@ -157,12 +169,40 @@ class PocketsphinxSession:
     def feed(self, pcm: bytes) -> None:
         if self._closed or self.mode == "none" or not pcm:
             return
+        # The audible/quiet decisions below are per 20 ms, whatever size the caller feeds.
+        for start in range(0, len(pcm) // 2 * 2, _FRAME_BYTES):
+            self._feed_frame(pcm[start : start + _FRAME_BYTES])
+
+    def _feed_frame(self, pcm: bytes) -> None:
         if not self._in_utt:
+            # Seconds of (digital) silence before the words drag the decoder's live cepstral mean
+            # away from speech and lose the utterance; it starts at the first audible audio instead,
+            # with a short pre-roll.
+            self._preroll += pcm
+            del self._preroll[: max(0, len(self._preroll) - _PREROLL_BYTES)]
+            if _rms(pcm) < _START_RMS:
+                return
+            pcm, self._preroll = bytes(self._preroll), bytearray()
             self._decoder.start_utt()
             self._in_utt = True
             self._since_partial = 0
             self._last_partial = ""
-        self._decoder.process_raw(self._filled(pcm[: len(pcm) // 2 * 2]), False, False)
+        elif _rms(pcm) < _START_RMS:
+            # Quiet after words: the first _TAIL_BYTES are decoded at once, the rest held back until
+            # words follow (a pause) — a long silent tail grows phantom words, and decoding it at
+            # finalize would cost latency.
+            self._quiet += len(pcm)
+            if self._quiet > _TAIL_BYTES:
+                self._held += pcm
+                return
+        else:
+            self._quiet = 0
+            if self._held:
+                pcm, self._held = bytes(self._held) + pcm, bytearray()
+        self._decode(pcm)
+
+    def _decode(self, pcm: bytes) -> None:
+        self._decoder.process_raw(self._filled(pcm), False, False)
         self._since_partial += len(pcm)
         if self._since_partial >= _PARTIAL_EVERY:
             self._since_partial = 0
@@ -178,9 +218,12 @@ class PocketsphinxSession:
         return final
 
     def _end_utterance(self) -> Final:
+        self._preroll.clear()
         if not self._in_utt:
             return Final("", 0.0)
         self._in_utt = False
+        self._held.clear()
+        self._quiet = 0
         self._decoder.end_utt()
         hyp = self._decoder.hyp()
         if hyp is None or not hyp.hypstr:
