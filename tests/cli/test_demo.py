@@ -1,20 +1,83 @@
-"""``outdial demo``: serves on loopback and every curl command it prints works as written."""
+"""``outdial demo`` (what ``make demo`` runs): one real call end to end on loopback, exit 0, the record
+printed; run again on the same data dir it starts afresh; ``--serve`` keeps serving a tour that works."""
 
 from __future__ import annotations
 
 import json
 import os
 import signal
+import socket
 import subprocess
 import sys
 import time
 from pathlib import Path
 from typing import Any
 
-from outdial.cli.demo import READY_LINE
-from tests.support.procs import OwnedProcess, free_port, require_tool
+import pytest
+
+from outdial.demo.run import DONE_LINE
+from tests.support.procs import OwnedProcess, require_tool
+
+pytestmark = [pytest.mark.interop, pytest.mark.timeout(240)]
 
 CLI = [sys.executable, "-c", "from outdial.cli import main; main()"]
+BUDGET_S = 60  # the promise: a finished demo in under a minute after install
+
+
+def _env(tmp_path: Path) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("OUTDIAL_")}
+    env["OUTDIAL_DATABASE_URL"] = "postgresql+asyncpg://nobody@127.0.0.1:1/ignored"  # the demo uses SQLite
+    env["HOME"] = str(tmp_path)
+    return env
+
+
+def _port_is_free(port: int) -> bool:
+    with socket.socket() as s:
+        try:
+            s.bind(("127.0.0.1", port))
+        except OSError:
+            return False
+    return True
+
+
+def _line(out: str, prefix: str) -> str:
+    return next(line for line in out.splitlines() if line.lstrip().startswith(prefix))
+
+
+def test_demo_places_a_call_end_to_end_and_prints_its_record(tmp_path: Path) -> None:
+    data = tmp_path / "demo-data"
+    started = time.monotonic()
+    done = subprocess.run(
+        [*CLI, "demo", "--data-dir", str(data)],
+        env=_env(tmp_path),
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    took = time.monotonic() - started
+    out = done.stdout
+    assert done.returncode == 0, out + done.stderr
+    assert took < BUDGET_S, f"the demo took {took:.1f} s"
+
+    assert "number verified: the callee answered SIP OPTIONS" in out
+    statuses = [line.split()[1] for line in out.splitlines() if line.startswith("  +")]
+    assert statuses[0] == "queued" and statuses[-1] == "completed"
+    assert {"ringing", "in_progress"} <= set(statuses)
+    assert "Call ended: completed (agent_hangup)" in out
+    assert (
+        "agent  Hi Ana, this is Acme Dental about your appointment on Monday. Can you still make it?" in out
+    )
+    outcome = json.loads(out.split("\nOutcome\n", 1)[1].splitlines()[0])
+    assert outcome["confirmed"] is False and outcome["reschedule_to"]
+    assert "dialed → answered" in out and "total" in _line(out, "total")
+    recording = Path(_line(out, "file:").split()[1])
+    assert recording.is_file() and recording.stat().st_size > 50_000 and data in recording.parents
+    assert DONE_LINE in out
+
+    # Everything it started is gone: its API port is free again.
+    port = int(_line(out, "outdial is running at").split(":")[2].split()[0])
+    assert _port_is_free(port)
 
 
 def _run_in_shell(export: str, command: str) -> dict[str, Any]:
@@ -24,42 +87,56 @@ def _run_in_shell(export: str, command: str) -> dict[str, Any]:
     return dict(json.loads(out.stdout))
 
 
-def test_demo_prints_a_key_and_a_tour_that_works_against_it(tmp_path: Path) -> None:
+def test_demo_twice_on_one_data_dir_then_serving_a_tour_that_works(tmp_path: Path) -> None:
     require_tool("curl", "apt-get install curl")
-    port = free_port()
-    env = {k: v for k, v in os.environ.items() if not k.startswith("OUTDIAL_")}
-    env["OUTDIAL_DATA_DIR"] = str(tmp_path / "data")
+    data = tmp_path / "demo-data"
+    data.mkdir()
+    (data / "outdial.db").write_text("not ours")
+    refused = subprocess.run(
+        [*CLI, "demo", "--data-dir", str(data)],
+        env=_env(tmp_path),
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert refused.returncode == 1 and "holds files the demo did not make" in refused.stdout
+    (data / "outdial.db").unlink()
+
+    first = subprocess.run(
+        [*CLI, "demo", "--data-dir", str(data), "--confirm"],
+        env=_env(tmp_path),
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert first.returncode == 0, first.stdout + first.stderr
+    assert "Call ended: completed" in first.stdout and '"confirmed": true' in first.stdout
+
     with OwnedProcess(
-        [*CLI, "demo", "--port", str(port)],
-        env=env,
+        [*CLI, "demo", "--data-dir", str(data), "--serve"],
+        env=_env(tmp_path),
         stdout=subprocess.PIPE,
         stderr=subprocess.DEVNULL,
         text=True,
     ) as demo:
         assert demo.proc.stdout is not None
         printed: list[str] = []
-        deadline = time.monotonic() + 60
+        deadline = time.monotonic() + 90
         while time.monotonic() < deadline:
             line = demo.proc.stdout.readline()
             assert line, f"demo exited early: {''.join(printed)}"
             printed.append(line.rstrip("\n"))
-            if line.strip() == READY_LINE:
+            if line.startswith("Press Ctrl-C"):
                 break
+        assert "Call ended: completed (agent_hangup)" in printed
         export = next(line for line in printed if line.startswith("export OD="))
-        assert f"OD=http://127.0.0.1:{port}" in export and "OD_KEY=od_" in export
         commands = [line for line in printed if line.startswith("curl ")]
-        assert len(commands) == 6
-
-        results = [_run_in_shell(export, command) for command in commands]
-        for command, result in zip(commands, results, strict=True):
-            assert "error" not in result, (command, result)
-        organization, agent, trunk, number, call, calls = results
+        assert len(commands) == 5
+        organization, call, transcript, placed, calls = [_run_in_shell(export, c) for c in commands]
         assert organization["name"] == "demo"
-        assert agent["name"] == "Appointment reminder"
-        assert trunk["has_password"] is True
-        assert number["verified"] is False
-        assert call["status"] == "queued"
-        assert [c["id"] for c in calls["data"]] == [call["id"]]
+        assert call["status"] == "completed" and transcript["call_id"] == call["id"]
+        assert placed["status"] == "queued"
+        assert {c["id"] for c in calls["data"]} == {call["id"], placed["id"]}  # the first run's are gone
 
         os.killpg(demo.pid, signal.SIGINT)  # Ctrl-C
-        assert demo.wait(timeout=60) in (0, -signal.SIGINT, 130)
+        assert demo.wait(timeout=60) == 0
