@@ -240,3 +240,18 @@ async def test_a_failing_part_ends_the_call_without_breaking_the_media_line(
     call.session._vad.feed = broken  # type: ignore[method-assign]
     result = await call.result()
     assert result.end_reason is EndReason.INTERNAL_ERROR and call.hangups == [EndReason.INTERNAL_ERROR]
+
+
+async def test_a_complete_expected_answer_ends_the_turn_before_the_full_hangover(
+    call_factory: CallFactory,
+) -> None:
+    call = call_factory(APPOINTMENT_AGENT, variables=VARS)
+    await call.answer()
+    await call.agent_turn_over(1)
+    await call.say("sure")
+    result = await call.result()
+    assert result.outcome == {"confirmed": True}
+    (stages,) = result.latency
+    tt = AgentConfig(name="x").turn_taking
+    # "sure" is a whole answer the ask expects: the turn ended after the early hangover
+    assert tt.early_endpoint_ms - 20 <= stages["endpoint_wait"] < tt.endpoint_hangover_ms - 100
