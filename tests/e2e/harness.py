@@ -71,6 +71,8 @@ class Stack:
     clock: ShiftedClock
     worker: Worker
     data_dir: Path
+    base_url: str = ""
+    api_key: str = ""
     trunk_id: str = ""
     number_id: str = ""
     _worker_task: asyncio.Task[None] | None = field(default=None, repr=False)
@@ -224,7 +226,16 @@ async def running_stack(
                 timeout=15,
             ) as http,
         ):
-            stack = Stack(http=http, db=db, callee=callee, clock=clock, worker=worker, data_dir=data_dir)
+            stack = Stack(
+                http=http,
+                db=db,
+                callee=callee,
+                clock=clock,
+                worker=worker,
+                data_dir=data_dir,
+                base_url=settings.base_url,
+                api_key=key.api_key,
+            )
             try:
                 if start_dialer:
                     await stack.start_dialer()
