@@ -27,6 +27,7 @@ from schemathesis import GenerationMode
 from schemathesis.checks import not_a_server_error
 from schemathesis.specs.openapi.checks import (
     content_type_conformance,
+    response_headers_conformance,
     response_schema_conformance,
     status_code_conformance,
 )
@@ -56,7 +57,13 @@ KNOWN_ISSUES: dict[str, str] = {
     "GET /v1/recordings/{call_id}": "ST101 Server error",
 }
 MAX_EXAMPLES = {GenerationMode.POSITIVE: 12, GenerationMode.NEGATIVE: 6}
-CHECKS = [not_a_server_error, status_code_conformance, content_type_conformance, response_schema_conformance]
+CHECKS = [
+    not_a_server_error,
+    status_code_conformance,
+    content_type_conformance,
+    response_schema_conformance,
+    response_headers_conformance,
+]
 # Invalid requests: a 4xx is the right answer, so only "no 5xx" and "the answer matches the spec" apply.
 NEGATIVE_CHECKS = [not_a_server_error, content_type_conformance, response_schema_conformance]
 
