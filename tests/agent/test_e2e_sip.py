@@ -15,7 +15,9 @@ import pytest
 from outdial.agent.audio import rms
 from outdial.agent.brains.intents import NoIntent
 from outdial.agent.protocols import TTS
+from outdial.agent.result import SessionResult
 from outdial.agent.runtime import build_session
+from outdial.callee import SimulatedCallee, parse_persona
 from outdial.lifecycle import EndReason
 from outdial.media import MediaStream
 from outdial.sip import Answered, Ended, TrunkConfig, UserAgent
@@ -75,24 +77,15 @@ async def line() -> AsyncIterator[tuple[UserAgent, UserAgent]]:
     await callee_ua.close()
 
 
-async def test_three_turn_appointment_confirmation_over_sip_and_rtp(
-    line: tuple[UserAgent, UserAgent], tmp_path: Path
-) -> None:
-    from outdial.agent.tts import make_tts
-
-    agent_ua, callee_ua = line
-    voice = make_tts({"provider": "espeak", "rate": 160}, sample_rate=callee_ua.sample_rate)
-    callee = SpeakingCallee(voice, ["no I can't", "how about friday", "two thirty pm"])
-    callee_ua.on_invite = callee.on_invite
-    host, port = callee_ua.address
-
-    call = await agent_ua.invite(TrunkConfig(address=f"{host}:{port}"), to="+15550100", from_="+15550199")
+async def agent_call(agent_ua: UserAgent, address: str, recording_dir: Path) -> SessionResult:
+    """Place the call and run the agent on it as the dialer does: prepare while ringing, start on 200."""
+    call = await agent_ua.invite(TrunkConfig(address=address), to="+15550100", from_="+15550199")
     assert call.media is not None
     session = build_session(
         APPOINTMENT_AGENT,
         call.media,
         hangup=lambda _reason: call.hangup(),
-        recording_dir=tmp_path,
+        recording_dir=recording_dir,
         call_id="e2e",
         variables={"first_name": "Ana", "date": "Monday"},
     )
@@ -105,11 +98,12 @@ async def test_three_turn_appointment_confirmation_over_sip_and_rtp(
         assert not isinstance(event, Ended), event
     result = await asyncio.wait_for(session.wait(), 40)
     ended = await asyncio.wait_for(call.wait_ended(), 5)
-    callee_side = await asyncio.wait_for(callee.done, 5)
+    assert ended.end_reason is EndReason.AGENT_HANGUP  # the agent's BYE after its goodbye
+    return result
 
-    # the agent hung up (BYE) after its goodbye, and the callee saw the call end
-    assert result.end_reason is EndReason.AGENT_HANGUP and ended.end_reason is EndReason.AGENT_HANGUP
-    assert callee_side.ended is not None
+
+def check_confirmation(result: SessionResult, recording: Path) -> None:
+    assert result.end_reason is EndReason.AGENT_HANGUP
     # the answers were recognized and the outcome extracted
     assert result.outcome == {"confirmed": False, "reschedule_to": "Friday 2:30pm"}
     turns = [(t.role, t.text) for t in result.transcript]
@@ -127,8 +121,8 @@ async def test_three_turn_appointment_confirmation_over_sip_and_rtp(
     # the first message started on the first frame after the answer
     assert result.first_audio_ms is not None and result.first_audio_ms <= 60
     # the recording has both channels: the callee left, the agent right, call-long
-    assert result.recording_path == tmp_path / "e2e.wav"
-    with wave.open(str(result.recording_path)) as w:
+    assert result.recording_path == recording
+    with wave.open(str(recording)) as w:
         assert w.getnchannels() == 2
         stereo = np.frombuffer(w.readframes(w.getnframes()), dtype=np.int16).reshape(-1, 2)
         rate = w.getframerate()
@@ -138,3 +132,40 @@ async def test_three_turn_appointment_confirmation_over_sip_and_rtp(
     first = result.transcript[0]
     right = np.abs(stereo[int(first.start_ms * rate / 1000) : int(first.end_ms * rate / 1000), 1])
     assert (right > 300).mean() > 0.3
+
+
+ANSWERS = ["no I can't", "how about friday", "two thirty pm"]
+
+
+async def test_three_turn_appointment_confirmation_over_sip_and_rtp(
+    line: tuple[UserAgent, UserAgent], tmp_path: Path
+) -> None:
+    from outdial.agent.tts import make_tts
+
+    agent_ua, callee_ua = line
+    voice = make_tts({"provider": "espeak", "rate": 160}, sample_rate=callee_ua.sample_rate)
+    callee = SpeakingCallee(voice, ANSWERS)
+    callee_ua.on_invite = callee.on_invite
+    host, port = callee_ua.address
+
+    result = await agent_call(agent_ua, f"{host}:{port}", tmp_path)
+    callee_side = await asyncio.wait_for(callee.done, 5)
+    assert callee_side.ended is not None
+    check_confirmation(result, tmp_path / "e2e.wav")
+
+
+async def test_three_turn_appointment_confirmation_with_the_simulated_callee(tmp_path: Path) -> None:
+    persona = parse_persona(
+        {"rings": 1, "ring_seconds": 0.3, "replies": ANSWERS, "tts": {"provider": "espeak", "rate": 160}}
+    )
+    agent_ua = await UserAgent.start("127.0.0.1", 0)
+    try:
+        async with SimulatedCallee.start(persona, record_dir=tmp_path / "callee") as callee:
+            result = await agent_call(agent_ua, callee.address, tmp_path)
+            heard = await asyncio.wait_for((await callee.wait_call()).done(), 10)
+    finally:
+        await agent_ua.close()
+    check_confirmation(result, tmp_path / "e2e.wav")
+    # the callee's side of the books agrees: it said its three answers and the agent hung up on it
+    assert [s.text for s in heard.said] == ANSWERS and heard.ended_by == "caller"
+    assert heard.recording is not None and heard.recording.exists()
