@@ -67,7 +67,6 @@ async def test_elevenlabs_streams_pcm_at_the_call_rate_without_resampling() -> N
         tts = make_tts({**config, "base_url": base}, sample_rate=8000)
         assert isinstance(tts, ElevenLabsTTS)
         first, pcm = await first_chunk_and_all(tts, TEXT)
-        await tts.aclose()
     assert server.requests == [
         {
             "voice_id": "JBFqnCBsd6RMkjVDRZzb",
@@ -85,7 +84,6 @@ async def test_elevenlabs_rejection_carries_the_status_and_message() -> None:
         tts = ElevenLabsTTS(api_key="nope", voice_id="v1", base_url=base)
         with pytest.raises(ElevenLabsError, match=r"401.*invalid_api_key"):
             await first_chunk_and_all(tts, "Hi.")
-        await tts.aclose()
     unreachable = ElevenLabsTTS(api_key=API_KEY, voice_id="v1", base_url="http://127.0.0.1:9")
     with pytest.raises(ElevenLabsError, match="unreachable"):
         await first_chunk_and_all(unreachable, "Hi.")
@@ -103,3 +101,11 @@ def test_cloud_tts_without_a_key_fails_at_validation(monkeypatch: pytest.MonkeyP
         validate_config({"provider": "elevenlabs", "api_key": "k"})
     monkeypatch.setenv("OPENAI_API_KEY", "sk-from-env")
     validate_config({"provider": "openai"})
+
+
+async def test_calls_share_one_http_client_per_provider_account_and_loop() -> None:
+    one, two = OpenAITTS(api_key="k1"), OpenAITTS(api_key="k1")
+    assert one.client is two.client  # the next call reuses the open connection
+    assert OpenAITTS(api_key="k2").client is not one.client
+    el = ElevenLabsTTS(api_key="k1", voice_id="a"), ElevenLabsTTS(api_key="k1", voice_id="b")
+    assert el[0]._client is el[1]._client

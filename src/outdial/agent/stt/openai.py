@@ -15,6 +15,7 @@ from collections.abc import AsyncIterator, Sequence
 import openai
 
 from outdial.agent.protocols import Final
+from outdial.agent.provider_clients import shared_client
 
 SAMPLE_RATE = 16000
 _PROMPT_CHARS = 600  # the prompt is a hint, not a grammar; keep it short
@@ -82,7 +83,15 @@ class OpenAISTT:
         self, api_key: str, model: str = "whisper-1", base_url: str | None = None, timeout: float = 15.0
     ) -> None:
         self.model = model
-        self.client = openai.AsyncOpenAI(api_key=api_key, base_url=base_url, timeout=timeout, max_retries=1)
+        self._client_args = (api_key, base_url, timeout)
+
+    @property
+    def client(self) -> openai.AsyncOpenAI:
+        api_key, base_url, timeout = self._client_args
+        return shared_client(
+            ("openai", *self._client_args),
+            lambda: openai.AsyncOpenAI(api_key=api_key, base_url=base_url, timeout=timeout, max_retries=1),
+        )
 
     def open(self, *, expected: Sequence[str] | None = None, language: str = "en-US") -> OpenAISTTSession:
         return OpenAISTTSession(self, expected, language)

@@ -8,6 +8,7 @@ from collections.abc import AsyncGenerator
 import httpx
 
 from outdial.agent.audio import Resampler
+from outdial.agent.provider_clients import shared_client
 
 PCM_RATES = (8000, 16000, 22050, 24000, 44100)
 
@@ -31,20 +32,27 @@ class ElevenLabsTTS:
         self.model = model
         # Ask for the call's own rate when ElevenLabs offers it, so nothing needs resampling.
         self._source_rate = sample_rate if sample_rate in PCM_RATES else 16000
-        self._client = httpx.AsyncClient(
-            base_url=base_url.rstrip("/"), headers={"xi-api-key": api_key}, timeout=timeout
+        self._client_args = (base_url.rstrip("/"), api_key, timeout)
+
+    @property
+    def _client(self) -> httpx.AsyncClient:
+        base_url, api_key, timeout = self._client_args
+        return shared_client(
+            ("elevenlabs", *self._client_args),
+            lambda: httpx.AsyncClient(base_url=base_url, headers={"xi-api-key": api_key}, timeout=timeout),
         )
 
     async def synthesize(self, text: str) -> AsyncGenerator[bytes, None]:
         resampler = Resampler(self._source_rate, self.sample_rate)
-        request = self._client.build_request(
+        client = self._client
+        request = client.build_request(
             "POST",
             f"/v1/text-to-speech/{self.voice_id}/stream",
             params={"output_format": f"pcm_{self._source_rate}"},
             json={"text": text, "model_id": self.model},
         )
         try:
-            response = await self._client.send(request, stream=True)
+            response = await client.send(request, stream=True)
         except httpx.HTTPError as exc:
             raise SpeechError(f"ElevenLabs is unreachable: {exc}") from exc
         try:
@@ -60,6 +68,3 @@ class ElevenLabsTTS:
         tail = resampler.flush()
         if tail:
             yield tail
-
-    async def aclose(self) -> None:
-        await self._client.aclose()

@@ -8,6 +8,7 @@ from collections.abc import AsyncGenerator
 import openai
 
 from outdial.agent.audio import Resampler
+from outdial.agent.provider_clients import shared_client
 
 OPENAI_PCM_RATE = 24000
 
@@ -29,7 +30,15 @@ class OpenAITTS:
         self.sample_rate = sample_rate
         self.model = model
         self.voice = voice
-        self.client = openai.AsyncOpenAI(api_key=api_key, base_url=base_url, timeout=timeout, max_retries=1)
+        self._client_args = (api_key, base_url, timeout)
+
+    @property
+    def client(self) -> openai.AsyncOpenAI:
+        api_key, base_url, timeout = self._client_args
+        return shared_client(
+            ("openai", *self._client_args),
+            lambda: openai.AsyncOpenAI(api_key=api_key, base_url=base_url, timeout=timeout, max_retries=1),
+        )
 
     async def synthesize(self, text: str) -> AsyncGenerator[bytes, None]:
         resampler = Resampler(OPENAI_PCM_RATE, self.sample_rate)
