@@ -66,6 +66,12 @@ async def _webhook_sender(settings: Settings, db: Database) -> Component:
     return WebhookSender(db, settings)
 
 
+async def _auto_reloader(settings: Settings, db: Database) -> Component:
+    from outdial.billing.reloader import AutoReloader
+
+    return AutoReloader(db, settings)
+
+
 @dataclass(frozen=True)
 class Spec:
     name: str
@@ -76,6 +82,7 @@ class Spec:
 COMPONENTS: tuple[Spec, ...] = (
     Spec("dialer", "outdial.dialer.worker", _dialer),
     Spec("webhooks", "outdial.webhooks.sender", _webhook_sender),
+    Spec("billing", "outdial.billing.reloader", _auto_reloader),
 )
 
 

@@ -116,9 +116,12 @@ def billable_minutes(duration_seconds: int | None) -> int:
 
 
 async def charge_call(session: AsyncSession, call: Call) -> LedgerEntry | None:
-    """Charge an ended call once (billing on): sets billable_minutes and cost_cents on the call."""
-    acct = await account(session, call.org_id)
-    if acct.rate_cents_per_minute is None:
+    """Charge an ended call once (billing on): sets billable_minutes and cost_cents on the call.
+
+    Only reads the account: billing is on only once a rate was set, which created it.
+    """
+    acct = await session.get(BillingAccount, call.org_id)
+    if acct is None or acct.rate_cents_per_minute is None:
         return None
     minutes = billable_minutes(call.duration_seconds)
     call.billable_minutes = minutes

@@ -1,0 +1,37 @@
+"""What every call's end sets off, in the transaction that records the terminal status.
+
+Kept out of the dialer so that each domain's rule lives with its domain: billing charges the call,
+the do-not-call list takes a callee who asked not to be called again.
+"""
+
+from __future__ import annotations
+
+import logging
+
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from outdial.billing.service import charge_call
+from outdial.dnc.service import add as add_to_dnc
+from outdial.store.models import Call
+
+log = logging.getLogger("outdial.calls")
+
+
+async def on_call_ended(session: AsyncSession, call: Call) -> None:
+    """Charge the ended call (billing on) and honour an opt-out the agent recorded in the outcome."""
+    await charge_call(session, call)
+    if isinstance(call.outcome, dict) and call.outcome.get("opt_out") is True:
+        _, created = await add_to_dnc(
+            session,
+            call.org_id,
+            call.to_number,
+            reason="asked during a call",
+            source="agent",
+            call_id=call.id,
+        )
+        if created:
+            log.info(
+                "call %s: %s asked not to be called again; added to the do-not-call list",
+                call.id,
+                call.to_number,
+            )
