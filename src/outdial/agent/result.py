@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -25,7 +25,6 @@ class SessionResult:
     duration_ms: float
     opt_out: bool = False  # the callee asked not to be called again
     transfer_to: str | None = None
-    extra: dict[str, Any] = field(default_factory=dict)
 
     @property
     def human_speech_detected_at(self) -> datetime | None:

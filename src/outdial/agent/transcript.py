@@ -35,16 +35,3 @@ class Transcript:
     def add(self, turn: Turn) -> Turn:
         self._turns.append(turn)
         return turn
-
-    def as_dicts(self) -> list[dict[str, object]]:
-        return [
-            {
-                "role": t.role,
-                "text": t.text,
-                "start_ms": int(t.start_ms),
-                "end_ms": int(t.end_ms),
-                "interrupted": t.interrupted,
-                **({"latency": {k: round(v, 1) for k, v in t.latency.items()}} if t.latency else {}),
-            }
-            for t in self.turns
-        ]
