@@ -255,3 +255,20 @@ async def test_a_complete_expected_answer_ends_the_turn_before_the_full_hangover
     tt = AgentConfig(name="x").turn_taking
     # "sure" is a whole answer the ask expects: the turn ended after the early hangover
     assert tt.early_endpoint_ms - 20 <= stages["endpoint_wait"] < tt.endpoint_hangover_ms - 100
+
+
+async def test_a_failing_model_gets_an_apology_and_a_clean_hangup(call_factory: CallFactory) -> None:
+    from tests.agent.chat_server import running_chat_server
+
+    async with running_chat_server() as chat:
+        brain = {"type": "llm", "model": "m", "base_url": chat.base_url, "api_key": "wrong-key"}  # 401
+        turns: list[str] = []
+        call = call_factory(
+            {**APPOINTMENT_AGENT, "first_message": "", "brain": brain}, on_turn=lambda t: turns.append(t.text)
+        )
+        await call.answer()
+        result = await call.result()
+    assert result.end_reason is EndReason.INTERNAL_ERROR and call.hangups == [EndReason.INTERNAL_ERROR]
+    assert call.agent_texts() == ["I'm sorry, I'm having technical difficulties. Goodbye!"]
+    assert call.pending_at_hangup == [0.0]  # the apology played out before the hangup
+    assert turns == call.agent_texts()  # each turn reached the listener as it was added

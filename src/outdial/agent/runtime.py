@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
 from outdial.agent.brains import make_brain
 from outdial.agent.port import AudioPort
+from outdial.agent.protocols import Turn
 from outdial.agent.session import AgentSession, Hangup, TransferTo
 from outdial.agent.settings import AgentConfig
 
@@ -25,10 +26,12 @@ def build_session(
     variables: Mapping[str, Any] | None = None,
     call_context: str | None = None,
     metadata: Mapping[str, Any] | None = None,
+    on_turn: Callable[[Turn], None] | None = None,
 ) -> AgentSession:
     """A session ready for ``prepare()`` (while ringing) and ``start()`` (on answer).
 
-    The recording goes to ``recording_dir/<call_id>.wav`` when the agent records and a directory is given.
+    The recording goes to ``recording_dir/<call_id>.wav`` when the agent records and a directory is given;
+    ``on_turn`` sees each transcript turn as it is added (for ``transcript.updated`` events).
     """
     from outdial.agent.stt import make_stt
     from outdial.agent.tts import make_tts
@@ -50,4 +53,5 @@ def build_session(
         variables=variables,
         call_context=call_context,
         metadata=metadata,
+        on_turn=on_turn,
     )

@@ -57,6 +57,7 @@ TransferTo = Callable[[str], Awaitable[None] | None]
 
 _T = TypeVar("_T")
 _DRAIN_GRACE_S = 2.0  # beyond the audio still queued, how long an ending waits for it to play out
+_APOLOGY = "I'm sorry, I'm having technical difficulties."
 _END_REASONS = {r.value: r for r in EndReason}
 
 
@@ -76,6 +77,7 @@ class AgentSession:
         variables: Mapping[str, Any] | None = None,
         call_context: str | None = None,
         metadata: Mapping[str, Any] | None = None,
+        on_turn: Callable[[Turn], None] | None = None,
     ) -> None:
         self.agent = agent
         self._port = port
@@ -100,7 +102,7 @@ class AgentSession:
         self._vad_resampler = Resampler(port.sample_rate, vad.sample_rate, quality="QQ")
         self._gate = EnergyGate()
         self._playback = Playback(port, self._now)
-        self._transcript = Transcript()
+        self._transcript = Transcript(on_add=on_turn)  # on_turn: e.g. transcript.updated events
         self._silence = SilenceTimer(agent.silence_timeout_seconds, self._on_silence)
         self._recorder = StereoRecorder(recording_path, port.sample_rate) if recording_path else None
         self._first_message = render(agent.first_message, make_scope(variables, call_context, metadata))
@@ -338,7 +340,17 @@ class AgentSession:
         if isinstance(event, CallStarted) and self._first_message:
             # The greeting is still playing, so it is not in the transcript yet: the brain must know it.
             history = [*history, Turn("agent", self._first_message, 0, 0)]
-        async for action in self._brain.respond(history, event):
+        actions = self._brain.respond(history, event)
+        while True:
+            try:
+                action = await anext(actions)
+            except StopAsyncIteration:
+                break
+            except Exception:
+                # The brain's model or server failed: the callee hears an apology, not dead air.
+                log.exception("the brain failed; apologizing and ending the call")
+                await self._say_goodbye_and_end(EndReason.INTERNAL_ERROR, _APOLOGY)
+                return
             if timer is not None and timer.first_action is None:
                 timer.first_action = self._now()
             await self._do(action, timer)
@@ -415,13 +427,14 @@ class AgentSession:
         self._max_duration_timer = None
         self._spawn(self._say_goodbye_and_end(EndReason.MAX_DURATION))
 
-    async def _say_goodbye_and_end(self, reason: EndReason) -> None:
-        if self._response is not None and not self._response.done():
+    async def _say_goodbye_and_end(self, reason: EndReason, before: str = "") -> None:
+        current = asyncio.current_task()
+        if self._response is not None and self._response is not current and not self._response.done():
             self._response.cancel()
         if self._playback.speaking:
             self._barge_in()
         self._playback.begin_turn()
-        await self._playback.say(self.agent.goodbye_message, self._tts)
+        await self._playback.say(f"{before} {self.agent.goodbye_message}".strip(), self._tts)
         await self._drain_and_finish_turn(None)
         await self._end(reason, hangup=True)
 

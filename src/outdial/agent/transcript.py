@@ -2,7 +2,12 @@
 
 from __future__ import annotations
 
+import logging
+from collections.abc import Callable
+
 from outdial.agent.protocols import Turn
+
+log = logging.getLogger(__name__)
 
 
 def cut_text(text: str, fraction: float) -> str:
@@ -25,8 +30,9 @@ def cut_text(text: str, fraction: float) -> str:
 
 
 class Transcript:
-    def __init__(self) -> None:
+    def __init__(self, on_add: Callable[[Turn], None] | None = None) -> None:
         self._turns: list[Turn] = []
+        self._on_add = on_add
 
     @property
     def turns(self) -> list[Turn]:
@@ -34,4 +40,9 @@ class Transcript:
 
     def add(self, turn: Turn) -> Turn:
         self._turns.append(turn)
+        if self._on_add is not None:
+            try:
+                self._on_add(turn)
+            except Exception:  # a listener's failure must not end the call
+                log.exception("transcript listener failed")
         return turn
