@@ -3,7 +3,8 @@ Worker with its SipPlacer (agent sessions included), and the simulated callee as
 
 Everything a test does goes through the REST API (trunk, number, verify-voip, agent, call, cancel);
 only the API key is issued straight into the store, as ``outdial keys create`` does. The dialer's clock
-is injectable (:class:`ShiftedClock`): wall time plus an offset the test moves.
+is injectable (:class:`ShiftedClock`): wall time plus an offset the test moves. The webhook sender runs
+too, as in ``outdial serve``.
 """
 
 from __future__ import annotations
@@ -31,6 +32,7 @@ from outdial.dialer.worker import Worker
 from outdial.store.db import Database
 from outdial.store.migrate import upgrade_async
 from outdial.store.models import CallEvent
+from outdial.webhooks.sender import WebhookSender
 from tests.support.procs import free_port
 
 TERMINAL = ("completed", "no_answer", "busy", "failed", "canceled")
@@ -197,6 +199,7 @@ async def running_stack(
         public_url=f"http://127.0.0.1:{port}",
         sip_port=0,
         log_level="warning",
+        allow_private_webhooks=True,  # the tests' webhook receiver listens on loopback
     )
     db = Database.from_settings(settings)
     await upgrade_async(db.url)
@@ -217,6 +220,8 @@ async def running_stack(
     placer = await SipPlacer.start(host="127.0.0.1", port=0, recording_dir=data_dir / "recordings")
     clock = clock or ShiftedClock()
     worker = Worker(db, dialer, placer, clock=clock)
+    sender = WebhookSender(db, settings)  # what `outdial serve` runs beside the dialer
+    sender_task = asyncio.create_task(sender.run(), name="e2e-webhooks")
     try:
         async with (
             SimulatedCallee.start(callee_persona, record_dir=tmp_path / "callee") as callee,
@@ -243,6 +248,8 @@ async def running_stack(
             finally:
                 await stack.stop_dialer()
     finally:
+        await sender.stop()
+        await sender_task
         await placer.close()
         server.should_exit = True
         await server_task

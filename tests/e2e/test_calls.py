@@ -7,17 +7,21 @@ that plays one situation: a conversation, busy, no answer, a silent line...
 from __future__ import annotations
 
 import asyncio
+import json
 import wave
 from pathlib import Path
 
 import pytest
 
 from outdial.sip import UserAgent
+from outdial.webhooks.signing import sign
 from tests.e2e.harness import TO_NUMBER, persona, running_stack
 from tests.support.procs import free_port
+from tests.webhooks.receiver import Receiver
 
 pytestmark = [pytest.mark.interop, pytest.mark.timeout(90)]
 
+WEBHOOKS = ["call.queued", "call.ringing", "call.answered", "call.ended"]
 CONFIRM_FLOW = {
     "type": "flow",
     "steps": [
@@ -31,8 +35,11 @@ CONFIRM_FLOW = {
 async def test_completed_call_has_transcript_outcome_recording_timings_attempts_and_events(
     tmp_path: Path,
 ) -> None:
-    async with running_stack(tmp_path, persona(replies=["yes"])) as stack:
+    async with running_stack(tmp_path, persona(replies=["yes"])) as stack, Receiver() as hooks:
         await stack.provision()
+        endpoint = await stack.api(
+            "POST", "/v1/webhook-endpoints", 201, json={"url": hooks.url, "events": WEBHOOKS}
+        )
         agent = await stack.agent(first_message="Hi, this is Acme Dental.", brain=CONFIRM_FLOW)
         created = await stack.place(agent, metadata={"crm_id": "42"})
         assert created["status"] == "queued"
@@ -42,6 +49,7 @@ async def test_completed_call_has_transcript_outcome_recording_timings_attempts_
         events = await stack.events(call["id"])
         transcript = await stack.api("GET", f"/v1/calls/{call['id']}/transcript")
         recording = await stack.http.get(f"/v1/calls/{call['id']}/recording")
+        delivered = await hooks.wait_for(4)
 
     assert (call["status"], call["end_reason"], call["sip_status_code"]) == ("completed", "agent_hangup", 200)
     assert call["outcome"] == {"confirmed": True}
@@ -61,8 +69,14 @@ async def test_completed_call_has_transcript_outcome_recording_timings_attempts_
     assert call["recording_url"] and recording.status_code == 200
     assert recording.headers["content-type"] == "audio/wav" and len(recording.content) > 10_000
     assert [e.status for e in events] == ["queued", "dialing", "ringing", "in_progress", "completed"]
-    webhooks = ["call.queued", "call.ringing", "call.answered", "call.ended"]
-    assert [e.type for e in events if e.type] == webhooks
+    assert [e.type for e in events if e.type] == WEBHOOKS
+    bodies = [json.loads(r.body) for r in delivered]
+    assert [b["type"] for b in bodies] == WEBHOOKS  # delivered in order, each signed
+    assert bodies[-1]["data"]["status"] == "completed" and bodies[-1]["data"]["id"] == call["id"]
+    for r in delivered:
+        h = r.headers
+        expected = sign(endpoint["secret"], h["webhook-id"], int(h["webhook-timestamp"]), r.body)
+        assert expected in h["webhook-signature"].split()
 
     # The far end heard the same call: it rang, was answered, said its one line, and the agent hung up.
     assert (far.outcome, far.dialed.lstrip("+"), far.ended_by) == ("answered", TO_NUMBER[1:], "caller")
