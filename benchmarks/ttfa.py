@@ -123,6 +123,9 @@ async def one_call(agent_ua: UserAgent, trunk: TrunkConfig, callee: Callee) -> d
     await incoming.hangup()
     await session.stop(EndReason.CALLEE_HANGUP)
     await call.wait_ended()
+    await incoming.wait_ended()
+    if not media.closed:  # the UAS may still be closing it when the benchmark moves on
+        await media.close()
     if received is None or sent is None:
         raise RuntimeError("no speech reached the callee within 2 s")
     return {

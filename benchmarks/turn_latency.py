@@ -110,6 +110,9 @@ async def one_call(
     await incoming.hangup()
     result = await session.stop(EndReason.CALLEE_HANGUP)
     await call.wait_ended()
+    await incoming.wait_ended()
+    if not media.closed:  # the UAS may still be closing it when the benchmark moves on
+        await media.close()
     return totals, result.latency
 
 
