@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import statistics
 import time
 
@@ -145,3 +146,17 @@ def test_stt_config_errors_are_coded(monkeypatch: pytest.MonkeyPatch) -> None:
             validate_config(config)
         assert err.value.code == code, config
     validate_config({"provider": "openai", "api_key": "sk-test"})
+
+
+async def test_a_recognizer_loads_its_decoder_in_the_background_so_open_is_instant() -> None:
+    from outdial.agent.stt.pocketsphinx import _pool
+
+    stt = PocketsphinxSTT(free_text=False)  # built while the phone rings
+    async with asyncio.timeout(10):
+        while not _pool._idle[False]:  # noqa: ASYNC110 - observing the loader thread
+            await asyncio.sleep(0.01)
+    start = time.perf_counter()
+    session = stt.open(expected=["yes", "no"])
+    opened_ms = (time.perf_counter() - start) * 1000
+    await session.close()
+    assert opened_ms < 20  # the grammar compiles in well under a millisecond; no decoder load here
