@@ -4,6 +4,7 @@ espeak; the flow brain on the offline engines holds a three-turn appointment con
 from __future__ import annotations
 
 import asyncio
+import itertools
 import time
 import wave
 from collections.abc import AsyncIterator
@@ -169,3 +170,55 @@ async def test_three_turn_appointment_confirmation_with_the_simulated_callee(tmp
     # the callee's side of the books agrees: it said its three answers and the agent hung up on it
     assert [s.text for s in heard.said] == ANSWERS and heard.ended_by == "caller"
     assert heard.recording is not None and heard.recording.exists()
+
+
+async def test_barge_in_over_rtp_cuts_the_agent_and_keeps_what_was_heard(
+    line: tuple[UserAgent, UserAgent], tmp_path: Path
+) -> None:
+    from outdial.agent.tts import make_tts
+
+    agent_ua, callee_ua = line
+    voice = make_tts({"provider": "espeak", "rate": 160}, sample_rate=callee_ua.sample_rate)
+    heard: list[float] = []
+    interrupted_at: list[float] = []
+
+    async def talk_over(incoming: IncomingCall) -> None:
+        media = await incoming.answer()
+        media.set_audio_handler(lambda f: heard.append(time.monotonic()) if rms(f) > 300 else None)
+        await asyncio.sleep(1.5)  # the agent is mid-sentence
+        interrupted_at.append(time.monotonic())
+        media.write(await speech(voice, "no I can't"))
+
+    callee_ua.on_invite = talk_over
+    host, port = callee_ua.address
+    call = await agent_ua.invite(TrunkConfig(address=f"{host}:{port}"), to="+15550100", from_="+15550199")
+    assert call.media is not None
+    long_hello = (
+        "Hi {{first_name}}, this is Acme Dental. We are calling to remind you about your appointment "
+        "on {{date}} with doctor Smith, and to tell you about our new opening hours for the winter."
+    )
+    session = build_session(
+        {**APPOINTMENT_AGENT, "first_message": long_hello},
+        call.media,
+        hangup=lambda _r: call.hangup(),
+        variables={"first_name": "Ana", "date": "Monday"},
+    )
+    await session.prepare()
+    async for event in call.events():
+        if isinstance(event, Answered):
+            session.start()
+            break
+    await asyncio.sleep(4.5)
+    result = await session.stop(EndReason.CALLEE_HANGUP)
+    await call.hangup()
+
+    first = result.transcript[0]
+    assert first.role == "agent" and first.interrupted
+    assert first.text.startswith("Hi Ana, this is") and len(first.text.split()) <= 10
+    # the callee stopped hearing the agent soon after it started talking over it
+    # (barge-in needs 200 ms of speech; add the jitter buffer and the VAD onset)
+    after = [t for t in heard if t > interrupted_at[0]]
+    agent_stopped = next(a for a, b in itertools.pairwise(after) if b - a > 0.1)  # then silence
+    assert agent_stopped - interrupted_at[0] < 0.4
+    assert NoIntent().match(result.transcript[1].text) is not None
+    assert result.transcript[2].text == "What day works better for you?"
