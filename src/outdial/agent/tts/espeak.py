@@ -8,6 +8,7 @@ consumer as they come, so the first chunk is out long before the sentence is don
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import ctypes
 import queue
 import threading
@@ -147,16 +148,21 @@ class _Engine:
             # Let go of the utterance before signalling its end, so nothing is half-held at exit.
             self._current = None
             self._resampler = None
-        job.emit(end)
+        with contextlib.suppress(RuntimeError):  # the consumer's loop may be closed by now
+            job.emit(end)
 
     def _on_audio(self, wav: ctypes._Pointer[ctypes.c_short] | None, count: int, _events: int | None) -> int:
         job, resampler = self._current, self._resampler
         if job is None or resampler is None or job.cancelled.is_set():
             return 1  # abort this synthesis
         if count > 0 and wav:
-            out = resampler.feed(ctypes.string_at(wav, count * 2))
-            if out:
-                job.emit(out)
+            try:
+                out = resampler.feed(ctypes.string_at(wav, count * 2))
+                if out:
+                    job.emit(out)
+            except RuntimeError:  # the consumer's event loop is gone: nobody is listening any more
+                job.cancelled.set()
+                return 1
         return 0
 
 
