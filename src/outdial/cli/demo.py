@@ -43,7 +43,10 @@ def demo_command(
     except (DemoError, ApiError) as exc:
         console.print(f"[red]outdial demo: {exc}[/red]")
         raise typer.Exit(1) from None
-    except KeyboardInterrupt:
+    except KeyboardInterrupt:  # Ctrl-C
         console.print("\nstopped")
         raise typer.Exit(0 if serve else 130) from None
+    except asyncio.CancelledError:  # SIGTERM
+        console.print("\nstopped")
+        raise typer.Exit(0 if serve else 143) from None
     raise typer.Exit(code)

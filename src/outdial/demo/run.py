@@ -3,7 +3,9 @@ one call, follow it live, print its record, stop everything (or keep serving wit
 
 from __future__ import annotations
 
+import asyncio
 import os
+import signal
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -88,7 +90,22 @@ async def _end_late_call(api: OutdialClient, call: dict[str, Any], console: Cons
 
 
 async def run_demo(options: DemoOptions, console: Console) -> int:
-    """The whole demo; the exit code is 0 when the call completed."""
+    """The whole demo; the exit code is 0 when the call completed.
+
+    SIGTERM cancels it like Ctrl-C does (everything started is stopped on the way out), also after
+    the served API has shut down gracefully on it.
+    """
+    loop = asyncio.get_running_loop()
+    main = asyncio.current_task()
+    if main is not None:
+        loop.add_signal_handler(signal.SIGTERM, main.cancel)
+    try:
+        return await _run(options, console)
+    finally:
+        loop.remove_signal_handler(signal.SIGTERM)
+
+
+async def _run(options: DemoOptions, console: Console) -> int:
     began = time.monotonic()
     # A Ctrl-C mid-call should not wait the production drain (30 s) for the live call to end.
     os.environ.setdefault("OUTDIAL_DIALER_DRAIN_SECONDS", "5")

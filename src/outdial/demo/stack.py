@@ -9,7 +9,7 @@ import contextlib
 import shutil
 import socket
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -74,6 +74,15 @@ async def demo_key(settings: Settings) -> str:
         await db.dispose()
 
 
+class _Server(uvicorn.Server):
+    """uvicorn without its own signal handling: Ctrl-C and SIGTERM stop the whole demo (which then
+    stops this server), not the server alone under a demo still talking to it."""
+
+    @contextlib.contextmanager
+    def capture_signals(self) -> Iterator[None]:
+        yield
+
+
 @dataclass
 class DemoStack:
     settings: Settings
@@ -95,7 +104,7 @@ class DemoStack:
         return path if path.exists() else None
 
     async def until_stopped(self) -> None:
-        """Serve until the server is told to stop (Ctrl-C or SIGTERM)."""
+        """Serve until the demo is stopped (Ctrl-C or SIGTERM cancel it)."""
         await asyncio.shield(self.server_task)
 
 
@@ -118,7 +127,7 @@ async def _start(server: uvicorn.Server, within: float = 30.0) -> asyncio.Task[N
 async def running(data_dir: Path, persona: Persona, *, port: int | None = None) -> AsyncIterator[DemoStack]:
     settings = demo_settings(data_dir, port or free_port())
     api_key = await demo_key(settings)
-    server = make_server(settings, with_background=True)
+    server = _Server(make_server(settings, with_background=True).config)
     server_task = await _start(server)
     try:
         async with SimulatedCallee.start(
