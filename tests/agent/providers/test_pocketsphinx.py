@@ -106,7 +106,7 @@ async def test_free_text_falls_back_to_the_general_model(speak: Speak) -> None:
     final, ms = await utterance(session, await speak("Please call me back tomorrow afternoon."))
     print(f"\npocketsphinx general model (free text): {final.text!r} in {ms:.1f} ms")
     assert final.text  # words come out; accuracy on synthetic audio is not the point
-    assert ms < 50
+    assert ms < 150  # ~1-6 ms idle; the untuned model took 20-300 ms (a loaded CI machine needs margin)
     await session.close()
 
 
