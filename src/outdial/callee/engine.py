@@ -238,7 +238,9 @@ class _Conversation:
         finally:
             for task in (talk, info_dtmf):
                 task.cancel()
-            await asyncio.gather(talk, info_dtmf, return_exceptions=True)
+            for outcome in await asyncio.gather(talk, info_dtmf, return_exceptions=True):
+                if isinstance(outcome, Exception):  # e.g. a TTS failure: say so, the call still ends
+                    log.warning("simulated callee %s: %r", self.call.sip_call_id, outcome)
             self.media.set_audio_handler(None)
             self.media.set_sent_handler(None)
             ended = self.incoming.ended
