@@ -262,7 +262,7 @@ def main() -> None:
     args = parser.parse_args()
 
     if args.quick:
-        grid, warmup_s, window_s = [50, 100, 200, 300, 400, 500, 600, 800, 1000], 1.0, 2.5
+        grid, warmup_s, window_s = [50, 100, 200, 300, 400, 500, 600, 800, 1000], 0.8, 2.0
     else:
         grid, warmup_s, window_s = [25, 50, 75, *range(100, 1601, 50)], 2.0, 8.0
 
@@ -277,7 +277,7 @@ def main() -> None:
     try:
         peer_port = parent.recv()
         log: list[Probe] = []
-        baseline_p99 = baseline(1.5 if args.quick else window_s)
+        baseline_p99 = baseline(1.0 if args.quick else window_s)
         best = search(grid, False, peer_port, warmup_s, window_s, log)
         best_srtp = search(grid, True, peer_port, warmup_s, window_s, log)
     finally:
