@@ -137,3 +137,32 @@ async def test_unreachable_trunk_fails_the_call(tmp_path: Path) -> None:
     assert call["end_reason"] in ("trunk_error", "network_error")
     assert call["error"] and call["answered_at"] is None
     assert [a["status"] for a in call["attempts"]] == ["failed"]
+
+
+SENTENCE = "yes I will be there"
+
+
+@pytest.mark.xfail(
+    reason="agent/session.py _user_turn: speech the recognizer returns as empty text (pocketsphinx's "
+    "grammar mode on an answer outside the ask's phrases) is dropped and treated as silence, so no user "
+    "turn is recorded and the agent says its silence re-prompt ('Are you still there?')",
+    strict=False,
+)
+async def test_an_answer_the_recognizer_cannot_read_is_a_user_turn_not_silence(tmp_path: Path) -> None:
+    # Said at espeak's rate 160 this comes back from pocketsphinx as "" (measured); other sentences pass.
+    callee = persona(replies=[SENTENCE], tts={"provider": "espeak", "voice": "en-us", "rate": 160})
+    async with running_stack(tmp_path, callee) as stack:
+        await stack.provision()
+        agent = await stack.agent(
+            first_message="Hi.", brain=CONFIRM_FLOW, silence_timeout_seconds=4, max_duration_seconds=20
+        )
+        created = await stack.place(agent)
+        far = await stack.callee_call()
+        await asyncio.wait_for(far.done(), 30)
+        call = await stack.wait(created["id"], within=10)
+        transcript = await stack.api("GET", f"/v1/calls/{call['id']}/transcript")
+
+    assert [s.text for s in far.said] == [SENTENCE]  # the callee did speak
+    roles = [t["role"] for t in transcript["turns"]]
+    assert roles[:2] == ["agent", "user"], transcript["turns"]
+    assert not any("Are you still there" in t["text"] for t in transcript["turns"])
