@@ -222,3 +222,51 @@ async def test_barge_in_over_rtp_cuts_the_agent_and_keeps_what_was_heard(
     assert agent_stopped - interrupted_at[0] < 0.4
     assert NoIntent().match(result.transcript[1].text) is not None
     assert result.transcript[2].text == "What day works better for you?"
+
+
+async def test_dtmf_both_ways_over_rfc_4733(line: tuple[UserAgent, UserAgent]) -> None:
+    agent_ua, callee_ua = line
+    pressed: list[str] = []
+    over = asyncio.get_running_loop().create_future()
+
+    async def press_one(incoming: IncomingCall) -> None:
+        media = await incoming.answer()
+        media.set_dtmf_handler(pressed.append)
+        await asyncio.sleep(2.5)  # while the agent asks
+        await media.send_dtmf("1")
+        await incoming.wait_ended()
+        over.set_result(None)
+
+    callee_ua.on_invite = press_one
+    host, port = callee_ua.address
+    call = await agent_ua.invite(TrunkConfig(address=f"{host}:{port}"), to="+15550100", from_="+15550199")
+    assert call.media is not None
+    steps = [
+        {
+            "id": "menu",
+            "ask": "Press one to be connected to the clinic.",
+            "intents": [{"name": "connect", "phrases": ["connect me"], "dtmf": "1"}],
+            "on": {"connect": "go"},
+        },
+        {"id": "go", "say": "Connecting.", "dtmf": "42", "end": True},
+    ]
+    session = build_session(
+        {"name": "menu", "first_message": "", "brain": {"type": "flow", "steps": steps}},
+        call.media,
+        hangup=lambda _r: call.hangup(),
+    )
+    await session.prepare()
+    async for event in call.events():
+        if isinstance(event, Answered):
+            session.start()
+            break
+    result = await asyncio.wait_for(session.wait(), 20)
+    await asyncio.wait_for(over, 5)
+    assert pressed == ["4", "2"]  # the agent's digits, decoded by the callee's RFC 4733 receiver
+    assert [(t.role, t.text) for t in result.transcript] == [
+        ("agent", "Press one to be connected to the clinic."),
+        ("user", "[DTMF 1]"),
+        ("agent", "Connecting."),
+        ("agent", "[DTMF 42]"),
+    ]
+    assert result.end_reason is EndReason.AGENT_HANGUP
