@@ -15,9 +15,6 @@ import typer
 from rich.console import Console
 
 from outdial.cli import app
-from outdial.demo.client import ApiError
-from outdial.demo.run import DemoOptions, run_demo
-from outdial.demo.stack import DemoError
 
 DEFAULT_DATA_DIR = Path(".outdial-demo")
 
@@ -36,6 +33,11 @@ def demo_command(
     ),
 ) -> None:
     """Place one real call end to end on loopback: API → dialer → SIP → a simulated callee."""
+    # Imported here: the voice engines are heavy, and every other command would pay for them at start.
+    from outdial.demo.client import ApiError
+    from outdial.demo.run import DemoOptions, run_demo
+    from outdial.demo.stack import DemoError
+
     console = Console(highlight=False, soft_wrap=True)  # long ids and paths stay on one line
     options = DemoOptions(data_dir=data_dir.resolve(), port=port, confirm=confirm, serve=serve)
     try:
