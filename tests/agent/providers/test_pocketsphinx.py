@@ -10,6 +10,7 @@ import pytest
 
 from outdial.agent.protocols import STT, Final, Partial
 from outdial.agent.stt import ProviderConfigError, make_stt, validate_config
+from outdial.agent.stt.g2p import arpabet, guess_pronunciation
 from outdial.agent.stt.grammar import compile_grammar, words_of
 from outdial.agent.stt.pocketsphinx import PocketsphinxSession, PocketsphinxSTT
 from tests.agent.providers.conftest import Speak, frames, room_noise
@@ -124,6 +125,21 @@ async def test_seconds_of_digital_silence_before_the_words_do_not_lose_them(spea
         session.feed(frame)
     # the words survive (a phantom second phrase from the silent tail is possible, and harmless here)
     assert (await session.finalize()).text.startswith("thursday at ten")
+    await session.close()
+
+
+def test_words_missing_from_the_dictionary_get_espeaks_pronunciation() -> None:
+    assert arpabet("pr'Ij@") == ["P", "R", "IH", "Y", "AH"]
+    assert arpabet("k3r'i@3") == ["K", "ER", "R", "IY", "R"]
+    assert guess_pronunciation("covid") == "K AA V IH D"
+    assert guess_pronunciation("x-ray!") is None
+
+
+async def test_a_name_the_dictionary_lacks_is_still_recognized(speak: Speak) -> None:
+    session = PocketsphinxSTT(free_text=False).open(expected=["yes this is priya", "no", "wrong number"])
+    assert session.grammar is not None and session.grammar.dropped_words == ()
+    final, _ = await utterance(session, await speak("Yes, this is Priya."))
+    assert final.text == "yes this is priya"
     await session.close()
 
 

@@ -23,6 +23,7 @@ import numpy as np
 from pocketsphinx import Decoder
 
 from outdial.agent.protocols import Final, Partial
+from outdial.agent.stt.g2p import guess_pronunciation
 from outdial.agent.stt.grammar import Grammar, compile_grammar
 
 log = logging.getLogger(__name__)
@@ -93,7 +94,7 @@ class _PooledDecoder:
             self._searches.move_to_end(key)
             name, found = self._searches[key]
         else:
-            found = compile_grammar(expected, lambda w: self.decoder.lookup_word(w) is not None)
+            found = compile_grammar(expected, self._pronounceable)
             self._compiled += 1
             name = f"expected{self._compiled}"
             if found is not None:
@@ -110,6 +111,20 @@ class _PooledDecoder:
         if found is not None:
             self.decoder.activate_search(name)
         return found
+
+    def _pronounceable(self, word: str) -> bool:
+        """In the dictionary, or added to it with espeak's guess (names like "priya" are not in it)."""
+        if self.decoder.lookup_word(word) is not None:
+            return True
+        phones = guess_pronunciation(word)
+        if phones is None:
+            return False
+        try:
+            self.decoder.add_word(word, phones, True)
+        except (RuntimeError, ValueError):  # a phone the acoustic model lacks
+            return False
+        log.info("pocketsphinx: %r is not in the dictionary; using espeak's guess /%s/", word, phones)
+        return True
 
     def use_language_model(self) -> bool:
         if not self.free_text:

@@ -76,6 +76,8 @@ class _Engine:
             ctypes.c_void_p,
         ]
         lib.espeak_Synth.restype = ctypes.c_int
+        lib.espeak_TextToPhonemes.argtypes = [ctypes.POINTER(ctypes.c_void_p), ctypes.c_int, ctypes.c_int]
+        lib.espeak_TextToPhonemes.restype = ctypes.c_char_p
         self._lib = lib
         self._jobs: queue.SimpleQueue[tuple[Callable[[], object], Future[object]]] = queue.SimpleQueue()
         self._current: _Job | None = None
@@ -124,6 +126,17 @@ class _Engine:
         self._lib.espeak_SetParameter(_PARAM_VOLUME, voice.volume, 0)
         self._voice = voice
 
+    def phonemes(self, text: str, voice: Voice) -> str:
+        """espeak's phoneme mnemonics for ``text`` (e.g. "h@l'oU"), clause by clause."""
+        self.set_voice(voice)
+        buffer = ctypes.create_string_buffer(text.encode("utf-8"))
+        cursor = ctypes.c_void_p(ctypes.addressof(buffer))
+        clauses = []
+        while cursor.value:  # the library advances the cursor; NULL once the text is consumed
+            out = self._lib.espeak_TextToPhonemes(ctypes.byref(cursor), _CHARS_UTF8, 0)
+            clauses.append(out.decode("utf-8", "replace") if out else "")
+        return " ".join(c for c in clauses if c)
+
     def synthesize(self, job: _Job) -> None:
         if job.cancelled.is_set():
             return
@@ -164,6 +177,13 @@ class _Engine:
                 job.cancelled.set()
                 return 1
         return 0
+
+
+def phonemes(text: str, voice: str = "en-us") -> str:
+    """espeak's phonemes for ``text``: how it would say a word no dictionary knows. Blocks for well
+    under a millisecond (on the espeak thread, after any utterance it is synthesizing)."""
+    eng = engine()
+    return str(eng.call(lambda: eng.phonemes(text, Voice(voice))).result())
 
 
 _engine: _Engine | None = None
