@@ -25,6 +25,7 @@ import asyncio
 import json
 import os
 import random
+import resource
 import statistics
 import sys
 import tempfile
@@ -64,6 +65,9 @@ class Results:
     load_seconds: float = 0.0
     list_ms: dict[str, list[float]] = field(default_factory=dict)
     deep_ms: list[float] = field(default_factory=list)
+    create_cpu_ms: float = 0.0  # this process's CPU (SQLite threads included) per creation
+    list_cpu_ms: float = 0.0  # this process's CPU per list request (PostgreSQL's own CPU not included)
+    baseline_ms: list[float] = field(default_factory=list)  # GET /healthz, interleaved with the lists
     notes: list[str] = field(default_factory=list)
 
     @property
@@ -100,6 +104,11 @@ def pin_to_one_core() -> str:
     core = max(after, key=lambda c: after[c] - before.get(c, 0))
     os.sched_setaffinity(0, {core})
     return f"creations pinned to core {core}"
+
+
+def cpu_seconds() -> float:
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    return usage.ru_utime + usage.ru_stime
 
 
 def unpin() -> None:
@@ -163,9 +172,10 @@ async def bench_creates(res: Results, n: int) -> None:
                 for i in queue:
                     await one(i)
 
-            start = time.perf_counter()
+            start, cpu = time.perf_counter(), cpu_seconds()
             await asyncio.gather(*(worker() for _ in range(CONCURRENCY)))
             res.creates_seconds = time.perf_counter() - start
+            res.create_cpu_ms = (cpu_seconds() - cpu) / n * 1000
             res.creates = n
         await db.dispose()
 
@@ -243,9 +253,15 @@ async def measure_list(
         for make in list(mix.values()) * 5:  # warm-up: plans, caches, pool
             await timed(make())
         res.list_ms = {kind: [] for kind in mix}
+        cpu = cpu_seconds()
         for _ in range(max(1, requests // len(mix))):  # interleaved, so load swings hit every kind alike
             for kind, make in mix.items():
                 res.list_ms[kind].append(await timed(make()))
+        res.list_cpu_ms = (cpu_seconds() - cpu) / len(res.all_list_ms()) * 1000
+        for _ in range(max(1, requests // len(mix))):  # what the machine gives a request doing nothing
+            start = time.perf_counter()
+            await client.get("/healthz")
+            res.baseline_ms.append((time.perf_counter() - start) * 1000)
         deep_page = max(2, rows // 2 // 50)  # half-way through the org's calls
         res.deep_ms = [await timed(f"page={deep_page}") for _ in range(5)]
         res.notes.append(f"deep page = page {deep_page} of 50 (offset {(deep_page - 1) * 50:,})")
@@ -286,7 +302,10 @@ def render(res: Results, console: Console) -> None:
     table.add_row(
         "POST /v1/calls (SQLite, one core)",
         f"{res.creates_per_s:,.0f}/s",
-        f"{res.creates:,} creations, {CONCURRENCY} in flight, {res.creates_seconds:.2f} s",
+        f"{res.creates:,} creations, {CONCURRENCY} in flight, {res.creates_seconds:.2f} s; "
+        f"CPU {res.create_cpu_ms:.2f} ms per creation (≈ {1000 / res.create_cpu_ms:,.0f}/s on an idle core)"
+        if res.create_cpu_ms
+        else "",
     )
     all_ms = res.all_list_ms()
     if all_ms:
@@ -297,6 +316,16 @@ def render(res: Results, console: Console) -> None:
         )
         for kind, samples in res.list_ms.items():
             table.add_row(f"  {kind}", f"p99 {pct(samples, 99):.1f} ms", f"p50 {pct(samples, 50):.1f} ms")
+        table.add_row(
+            "  CPU per list request (this process)",
+            f"{res.list_cpu_ms:.2f} ms",
+            "PostgreSQL's CPU not included",
+        )
+        table.add_row(
+            "  baseline: GET /healthz, same loop",
+            f"p99 {pct(res.baseline_ms, 99):.1f} ms",
+            f"p50 {pct(res.baseline_ms, 50):.1f} ms (what the machine gives a request that does nothing)",
+        )
         table.add_row(
             "  deep offset (not in p99)", f"p50 {statistics.median(res.deep_ms):.1f} ms", "; ".join(res.notes)
         )
@@ -312,6 +341,10 @@ def summary(res: Results) -> dict[str, Any]:
         "list_rows": res.rows,
         "list_requests": len(all_ms),
         "list_by_query_p99_ms": {k: round(pct(v, 99), 2) for k, v in res.list_ms.items()},
+        "create_cpu_ms": round(res.create_cpu_ms, 3),
+        "list_cpu_ms": round(res.list_cpu_ms, 3),
+        "baseline_healthz_p50_ms": round(pct(res.baseline_ms, 50), 2) if res.baseline_ms else None,
+        "baseline_healthz_p99_ms": round(pct(res.baseline_ms, 99), 2) if res.baseline_ms else None,
         "deep_offset_p50_ms": round(statistics.median(res.deep_ms), 2) if res.deep_ms else None,
         "creates": res.creates,
         "concurrency": CONCURRENCY,
@@ -332,9 +365,9 @@ async def main() -> int:
     parser.add_argument("--keep-db", action="store_true", help="keep the PostgreSQL database")
     args = parser.parse_args()
     res = Results(quick=args.quick)
-    if args.quick:
-        res.notes.append("--quick: 100,000 rows, not 1,000,000")
     rows = args.rows or (100_000 if args.quick else 1_000_000)
+    if rows != 1_000_000:
+        res.notes.append(f"{rows:,} rows, not 1,000,000" + (" (--quick)" if args.quick else ""))
     res.notes.append(pin_to_one_core())
     await bench_creates(res, 1000 if args.quick else 5000)
     unpin()  # the list client is one event loop anyway; PostgreSQL runs in its own processes
