@@ -4,12 +4,14 @@ max_hold — through the REST API, against the simulated callee over real SIP/RT
 from __future__ import annotations
 
 import asyncio
+import socket
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
 import pytest
 
+from outdial.sip import UserAgent
 from tests.e2e.harness import ShiftedClock, persona, running_stack
 
 pytestmark = [pytest.mark.interop, pytest.mark.timeout(90)]
@@ -45,6 +47,30 @@ async def test_cancel_before_dialing_queued_and_scheduled_calls_are_never_dialed
         assert call["dialed_at"] is None and call["attempts"] == []
     assert again.status_code == 409 and again.json()["error"]["code"] == "call_not_cancelable"
     assert stack.callee.calls == []
+
+
+async def test_cancel_while_dialing_before_any_answer_from_the_trunk_ends_the_call(tmp_path: Path) -> None:
+    async with running_stack(tmp_path, persona()) as stack:
+        # A trunk that answered OPTIONS when its number was verified, then swallows every packet:
+        # the INVITE gets no provisional response, so the call stays dialing.
+        ua = await UserAgent.start("127.0.0.1", 0)
+        host, port = ua.address
+        await stack.provision(address=f"{host}:{port}")
+        await ua.close()
+        await asyncio.sleep(0.2)
+        with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as hole:
+            hole.bind((host, port))
+            created = await stack.place(await stack.agent(**SAY_AND_HANG_UP))
+            await stack.wait(created["id"], "dialing", within=10)
+            await asyncio.sleep(0.5)
+            assert (await stack.call(created["id"]))["status"] == "dialing"
+            await stack.cancel(created["id"])
+            # No CANCEL may go out before a provisional response (RFC 3261 §9.1); the dialer still
+            # ends the attempt within its end grace (3 s here), well before the INVITE's timer B (32 s).
+            call = await stack.wait(created["id"], within=10)
+
+    assert (call["status"], call["end_reason"], call["answered_at"]) == ("canceled", "canceled", None)
+    assert [a["end_reason"] for a in call["attempts"]] == ["canceled"]
 
 
 async def test_cancel_while_ringing_sends_cancel_to_the_callee(tmp_path: Path) -> None:
