@@ -208,6 +208,7 @@ async def test_totals_past_the_exact_limit_stay_consistent(
     client: httpx.AsyncClient, ready: Ready, db: Database, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setattr(repository, "EXACT_COUNT_LIMIT", 3)
+    monkeypatch.setattr(repository, "_estimates", {})
     for _ in range(6):
         await _create(client, ready)
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -29,6 +30,10 @@ from outdial.store.models import Agent, Call, CallAttempt, PhoneNumber
 # Totals are exact up to this many matching calls. Past it, PostgreSQL reports the planner's estimate
 # (an exact count(*) over a million rows costs tens of milliseconds on every page); SQLite counts.
 EXACT_COUNT_LIMIT = 1_000
+# An estimate is an estimate: paging through a big result reuses it for a few seconds (per process).
+ESTIMATE_TTL_SECONDS = 10.0
+ESTIMATE_CACHE_SIZE = 1024
+_estimates: dict[tuple[str, CallFilters], tuple[float, int]] = {}
 
 
 @dataclass(frozen=True, slots=True)
@@ -125,10 +130,17 @@ async def count(session: AsyncSession, filters: CallFilters, bounded: int | None
     if session.get_bind().dialect.name != "postgresql":
         exact = select(func.count()).select_from(Call).where(*filters.where())
         return Total(int((await session.execute(exact)).scalar_one()), exact=True)
+    key = (str(session.get_bind().engine.url), filters)
+    cached = _estimates.get(key)
+    if cached is not None and time.monotonic() - cached[0] < ESTIMATE_TTL_SECONDS:
+        return Total(cached[1], exact=False)
     plan = (await session.execute(Explain(select(literal(1)).where(*filters.where())))).scalar_one()
     doc: Any = json.loads(plan) if isinstance(plan, str) else plan
-    estimate = int(doc[0]["Plan"]["Plan Rows"])
-    return Total(max(estimate, EXACT_COUNT_LIMIT + 1), exact=False)
+    estimate = max(int(doc[0]["Plan"]["Plan Rows"]), EXACT_COUNT_LIMIT + 1)
+    if len(_estimates) >= ESTIMATE_CACHE_SIZE:
+        _estimates.clear()
+    _estimates[key] = (time.monotonic(), estimate)
+    return Total(estimate, exact=False)
 
 
 async def attempts_for(session: AsyncSession, call_ids: Sequence[str]) -> dict[str, list[CallAttempt]]:
