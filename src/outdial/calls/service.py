@@ -121,8 +121,7 @@ async def create_call(
                     if stored is None:
                         raise idempotency.conflict("A request with this Idempotency-Key failed; retry it.")
                     return _replayed(stored, idempotency_scope, request_hash)
-            session.add(call)
-            await session.flush()
+            session.add(call)  # flushed with its event at commit (the unit of work inserts calls first)
             record_event(session, call, EventType.CALL_QUEUED, data={"source": source}, at=now)
             await notify_new_call(session)
             created = serializers.created(call)
