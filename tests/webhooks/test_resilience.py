@@ -156,6 +156,12 @@ def test_cursor_waits_at_a_gap_and_gives_up_after_the_timeout() -> None:
     assert (c.last_event_id, c.gaps) == (6, {})
 
 
+def test_a_new_cursor_does_not_wait_for_ids_before_the_first_event_it_sees() -> None:
+    c = WebhookCursor(name="fanout", last_event_id=0, high_event_id=0, gaps={})
+    advance(c, [166, 168], [], datetime(2026, 1, 1, tzinfo=UTC), timeout=120)
+    assert (c.last_event_id, c.high_event_id, sorted(c.gaps)) == (166, 168, ["167"])
+
+
 async def test_retries_stop_after_the_tenth_attempt(
     db: Database, tenant: Tenant, calls: Calls, start_sender: SenderFactory, fast: WebhookSettings
 ) -> None:

@@ -33,7 +33,10 @@ class WebhookSettings(BaseSettings):
     )
     poll_seconds: float = Field(default=0.05, gt=0, description="How often a sender looks for new events.")
     batch_size: int = Field(default=200, ge=1, description="Events or deliveries taken per round.")
-    concurrency: int = Field(default=64, ge=1, description="Requests in flight per sender.")
+    concurrency: int = Field(default=32, ge=1, description="Requests in flight per sender.")
+    connections_per_origin: int = Field(
+        default=8, ge=1, description="Keep-alive connections to one receiver (scheme, host, port)."
+    )
     lease_seconds: float = Field(
         default=60.0, gt=0, description="A claimed delivery whose sender died is retried after this."
     )

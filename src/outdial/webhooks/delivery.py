@@ -16,7 +16,7 @@ from email.utils import parsedate_to_datetime
 from typing import Any
 
 import httpx
-from sqlalchemy import and_, bindparam, or_, select, update
+from sqlalchemy import and_, bindparam, insert, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from outdial.config import Settings
@@ -49,6 +49,8 @@ class Job:
     attempt_count: int
     secrets: list[str]
     canceled: str | None = None  # why it must not be sent (endpoint disabled meanwhile)
+    lease_ends: float = float("inf")  # monotonic time the claim runs out
+    endpoint_unhealthy: bool = False  # failing, or failures since the last success
 
 
 @dataclass(slots=True)
@@ -157,6 +159,7 @@ async def load_jobs(
                     job.canceled = "the endpoint was disabled or deleted"
                 else:
                     job.url = ep.url
+                    job.endpoint_unhealthy = ep.status != "active" or ep.failing_since is not None
                     job.secrets = endpoint_secrets(
                         ep.secret, ep.previous_secret, ep.previous_secret_expires_at, now
                     )
@@ -330,19 +333,20 @@ async def record(db: Database, ws: WebhookSettings, outcomes: list[Outcome], *, 
         )
         await (await session.connection()).execute(stmt, rows)
         attempts = [
-            WebhookAttempt(
-                delivery_id=o.job.id,
-                number=o.job.attempt_count + 1,
-                started_at=o.result.started_at,
-                duration_ms=o.result.duration_ms,
-                status_code=o.result.status_code,
-                error=o.result.error,
-                response_body=o.result.body,
-            )
+            {
+                "delivery_id": o.job.id,
+                "number": o.job.attempt_count + 1,
+                "started_at": o.result.started_at,
+                "duration_ms": o.result.duration_ms,
+                "status_code": o.result.status_code,
+                "error": o.result.error,
+                "response_body": o.result.body,
+            }
             for o in outcomes
             if o.result is not None
         ]
-        session.add_all(attempts)
+        if attempts:
+            await (await session.connection()).execute(insert(WebhookAttempt), attempts)
         await _endpoint_health(session, ws, outcomes, now)
         delivered_calls = [
             o.job.call_id
@@ -368,7 +372,8 @@ async def _endpoint_health(
         if o.decision.disable_endpoint:
             gone.add(ep)
         elif o.decision.status == "succeeded":
-            ok.add(ep)
+            if o.job.endpoint_unhealthy:  # healthy endpoints need no write
+                ok.add(ep)
         else:
             failed.add(ep)
     if gone:

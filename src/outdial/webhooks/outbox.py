@@ -86,6 +86,9 @@ def advance(
     """Move the cursor past ``seen_ids`` (new, ascending) and ``found_gaps``; expire old gaps."""
     gaps = dict(cursor.gaps or {})
     high = cursor.high_event_id
+    if high == 0 and seen_ids:
+        # A brand-new cursor (an empty database): ids below the first one seen are not gaps.
+        high = seen_ids[0] - 1
     for event_id in seen_ids:
         for missing in range(high + 1, event_id):
             gaps[str(missing)] = now.isoformat()
@@ -101,10 +104,17 @@ def advance(
 
 
 async def fan_out(
-    db: Database, settings: Settings, ws: WebhookSettings, *, owner: str, now: datetime | None = None
+    db: Database,
+    settings: Settings,
+    ws: WebhookSettings,
+    *,
+    owner: str,
+    limit: int | None = None,
+    now: datetime | None = None,
 ) -> FanOutResult:
-    """Turn the next batch of events into deliveries; those created are claimed by ``owner``."""
+    """Turn the next events (at most ``limit``) into deliveries, claimed by ``owner``."""
     now = now or utcnow()
+    limit = min(limit or ws.batch_size, ws.batch_size)
     async with db.transaction() as session:
         cursor = await lock_cursor(session, now)
         if cursor is None:
@@ -115,16 +125,15 @@ async def fan_out(
                     select(CallEvent)
                     .where(CallEvent.id > cursor.high_event_id)
                     .order_by(CallEvent.id)
-                    .limit(ws.batch_size)
+                    .limit(limit)
                 )
             ).scalars()
         )
-        gap_ids = [int(k) for k in (cursor.gaps or {})][: ws.batch_size]
-        gap_events = (
-            list((await session.execute(select(CallEvent).where(CallEvent.id.in_(gap_ids)))).scalars())
-            if gap_ids
-            else []
-        )
+        gap_events: list[CallEvent] = []
+        gap_ids = sorted(int(k) for k in (cursor.gaps or {}))
+        for start in range(0, len(gap_ids), 500):
+            chunk = gap_ids[start : start + 500]
+            gap_events += (await session.execute(select(CallEvent).where(CallEvent.id.in_(chunk)))).scalars()
         events = [e for e in [*gap_events, *new_events] if e.type]
         claimed = await _create_deliveries(session, settings, ws, events, owner=owner, now=now)
         if new_events or gap_ids:

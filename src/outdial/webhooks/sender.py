@@ -4,6 +4,11 @@
 against one PostgreSQL database (the cursor row and the deliveries are locked with SKIP LOCKED, so no
 two senders take the same work). A sender that dies leaves nothing behind: events not yet fanned out
 are still after the cursor, and deliveries it had claimed are taken again when their lease runs out.
+
+Inside, one task does all the database work, one short transaction after another (fan out and claim
+a batch, record the results of finished attempts); ``concurrency`` worker tasks take claimed jobs
+from a local queue and make the HTTP requests. On SQLite two connections of one process waiting on
+each other's write lock cost sleeps, so the database is never touched from two tasks at once.
 """
 
 from __future__ import annotations
@@ -18,27 +23,25 @@ import time
 import uuid
 
 import httpx
+from sqlalchemy import update
 from sqlalchemy.exc import DBAPIError, OperationalError
 
 from outdial.config import Settings
 from outdial.store.db import Database
 from outdial.store.types import utcnow
 from outdial.webhooks.config import WebhookSettings
-from outdial.webhooks.delivery import (
-    Decision,
-    Job,
-    Outcome,
-    claim_due,
-    decide,
-    load_jobs,
-    record,
-    send,
-)
+from outdial.webhooks.delivery import Decision, Job, Outcome, claim_due, decide, load_jobs, record, send
+from outdial.webhooks.models import WebhookDelivery
 from outdial.webhooks.outbox import fan_out
 from outdial.webhooks.transport import PinnedTransport
 from outdial.webhooks.urlsafety import Resolver
 
 log = logging.getLogger("outdial.webhooks")
+
+# Finished attempts are recorded in batches: when this many are waiting, or the oldest has waited
+# this long, or nothing else is in flight. Fewer, larger transactions keep the database cheap.
+FLUSH_BATCH = 64
+FLUSH_SECONDS = 0.02
 
 
 class WebhookSender:
@@ -59,13 +62,17 @@ class WebhookSender:
         self.ws = webhook_settings or WebhookSettings()
         self.resolver = resolver
         self.owner = f"{socket.gethostname()[:30]}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
-        self.transport = PinnedTransport(ssl_context, max_connections=max(self.ws.concurrency, 10))
+        self.transport = PinnedTransport(
+            ssl_context, max_connections=min(self.ws.concurrency, self.ws.connections_per_origin)
+        )
         self._purge = purge
         self._stopping = asyncio.Event()
         self._wake = asyncio.Event()
-        self._inflight: set[asyncio.Task[None]] = set()
+        self._queue: asyncio.Queue[Job] = asyncio.Queue()
+        self._busy = 0  # jobs taken by workers and not yet finished
+        self._idle = asyncio.Event()  # set whenever _busy drops to zero
         self._results: list[Outcome] = []
-        self._results_ready = asyncio.Event()
+        self._oldest_result = 0.0
         self._client: httpx.AsyncClient | None = None
         self._last_purge = 0.0
         self.sent = 0  # attempts made by this sender (for benchmarks and logs)
@@ -84,85 +91,102 @@ class WebhookSender:
             transport=self.transport, timeout=timeout, follow_redirects=False, trust_env=False
         ) as client:
             self._client = client
-            writer = asyncio.create_task(self._write_results(), name="webhook-results")
+            workers = [
+                asyncio.create_task(self._worker(), name=f"webhook-worker-{i}")
+                for i in range(self.ws.concurrency)
+            ]
             try:
                 await self._loop()
             finally:
-                await self._drain()
-                writer.cancel()
-                with contextlib.suppress(asyncio.CancelledError):
-                    await writer
-                await self._flush()
+                await self._shutdown(workers)
                 self._client = None
+
+    @property
+    def _pending(self) -> int:
+        return self._queue.qsize() + self._busy
 
     async def _loop(self) -> None:
         while not self._stopping.is_set():
-            busy = False
             try:
-                busy = await self._round()
+                if self._flush_due():
+                    await self._flush()
+                took = await self._refill()
                 if self._purge:
                     await self._maybe_purge()
             except (OperationalError, DBAPIError) as exc:
                 # Another writer held SQLite's lock past busy_timeout, or the database blinked:
                 # nothing was committed, so the next round simply tries again.
                 log.warning("webhook sender round failed: %s", exc)
-            if busy and len(self._inflight) < self.ws.concurrency:
-                continue
+                took = False
+            if took and self._queue.qsize() < self.ws.concurrency:
+                continue  # more may be waiting: keep the queue fed
             self._wake.clear()
+            wait = FLUSH_SECONDS / 2 if self._results else self.ws.poll_seconds
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._wake.wait(), self.ws.poll_seconds)
+                await asyncio.wait_for(self._wake.wait(), wait)
 
-    async def _round(self) -> bool:
-        """Fan out new events and claim due deliveries; start sending them. True if there was work."""
-        room = self.ws.concurrency - len(self._inflight)
-        if room <= 0:
+    async def _refill(self) -> bool:
+        """Fan out new events and claim due deliveries while the local queue runs low."""
+        queued = self._queue.qsize()
+        if queued >= self.ws.concurrency:
             return False
-        fresh = await fan_out(self.db, self.settings, self.ws, owner=self.owner)
+        # At most two rounds of work queued: a job must start well before its lease runs out.
+        room = min(self.ws.batch_size, 2 * self.ws.concurrency - queued)
+        lease_ends = time.monotonic() + self.ws.lease_seconds
+        fresh = await fan_out(self.db, self.settings, self.ws, owner=self.owner, limit=room)
         claimed = list(fresh.claimed)
-        more = min(self.ws.batch_size, room - len(claimed))
-        if more > 0:
-            claimed += await claim_due(self.db, self.ws, owner=self.owner, limit=more)
-        jobs = await load_jobs(self.db, self.settings, claimed)
-        for job in jobs:
-            task = asyncio.create_task(self._attempt(job))
-            self._inflight.add(task)
-            task.add_done_callback(self._done)
-        return bool(fresh.events or jobs)
+        if room - len(claimed) > 0:
+            claimed += await claim_due(self.db, self.ws, owner=self.owner, limit=room - len(claimed))
+        for job in await load_jobs(self.db, self.settings, claimed):
+            job.lease_ends = lease_ends
+            self._queue.put_nowait(job)
+        return bool(fresh.events or claimed)
 
-    def _done(self, task: asyncio.Task[None]) -> None:
-        self._inflight.discard(task)
-        if not task.cancelled() and task.exception() is not None:
-            log.error("webhook attempt crashed", exc_info=task.exception())
-        self._wake.set()
+    async def _worker(self) -> None:
+        while True:
+            job = await self._queue.get()
+            if job.lease_ends - time.monotonic() < self.ws.timeout_seconds:
+                # Too late to finish inside the lease: another round (or sender) takes it over.
+                continue
+            self._busy += 1
+            self._idle.clear()
+            try:
+                outcome = await self._attempt(job)
+                if not self._results:
+                    self._oldest_result = time.monotonic()
+                self._results.append(outcome)
+            except Exception:  # a bug must not kill the worker; the lease brings the job back
+                log.exception("webhook attempt crashed")
+            finally:
+                self._busy -= 1
+                if self._busy == 0:
+                    self._idle.set()
+            if self._queue.qsize() < self.ws.concurrency // 2 or self._flush_due():
+                self._wake.set()
 
-    async def _attempt(self, job: Job) -> None:
+    async def _attempt(self, job: Job) -> Outcome:
         assert self._client is not None
         if job.canceled:
-            outcome = Outcome(job, None, Decision("canceled", error=job.canceled))
-        else:
-            result = await send(
-                self._client,
-                self.transport,
-                job,
-                self.ws,
-                allow_private=self.settings.allow_private_webhooks,
-                resolver=self.resolver,
-            )
-            self.sent += 1
-            outcome = Outcome(job, result, decide(job, result, self.ws, utcnow()))
-        self._results.append(outcome)
-        self._results_ready.set()
+            return Outcome(job, None, Decision("canceled", error=job.canceled))
+        result = await send(
+            self._client,
+            self.transport,
+            job,
+            self.ws,
+            allow_private=self.settings.allow_private_webhooks,
+            resolver=self.resolver,
+        )
+        self.sent += 1
+        return Outcome(job, result, decide(job, result, self.ws, utcnow()))
 
-    async def _write_results(self) -> None:
-        while True:
-            await self._results_ready.wait()
-            self._results_ready.clear()
-            try:
-                await self._flush()
-            except (OperationalError, DBAPIError) as exc:
-                log.warning("recording webhook results failed, retrying: %s", exc)
-                await asyncio.sleep(self.ws.poll_seconds)
-                self._results_ready.set()
+    def _flush_due(self) -> bool:
+        if not self._results:
+            return False
+        return (
+            len(self._results) >= FLUSH_BATCH
+            or self._pending == 0
+            or time.monotonic() - self._oldest_result >= FLUSH_SECONDS
+        )
 
     async def _flush(self) -> None:
         batch, self._results = self._results, []
@@ -174,12 +198,37 @@ class WebhookSender:
             self._results = batch + self._results
             raise
 
-    async def _drain(self) -> None:
-        """Let requests in flight finish (up to the request timeout); their results are kept."""
-        if self._inflight:
-            await asyncio.wait(set(self._inflight), timeout=self.ws.timeout_seconds)
-        for task in list(self._inflight):
-            task.cancel()  # its lease runs out and another round retries it
+    async def _shutdown(self, workers: list[asyncio.Task[None]]) -> None:
+        """Finish requests in flight (up to the request timeout), record them, hand back the rest."""
+        queued: list[Job] = []
+        while not self._queue.empty():
+            queued.append(self._queue.get_nowait())
+        if self._busy:
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._idle.wait(), self.ws.timeout_seconds)
+        for w in workers:
+            w.cancel()
+        await asyncio.gather(*workers, return_exceptions=True)
+        try:
+            await self._flush()
+            if queued:
+                await self._release([j.id for j in queued])
+        except (OperationalError, DBAPIError) as exc:
+            log.warning("webhook sender stopped without recording everything (leases will expire): %s", exc)
+
+    async def _release(self, ids: list[str]) -> None:
+        """Claimed but never sent: back to pending at once rather than after the lease."""
+        async with self.db.transaction() as session:
+            await session.execute(
+                update(WebhookDelivery)
+                .where(
+                    WebhookDelivery.id.in_(ids),
+                    WebhookDelivery.lease_owner == self.owner,
+                    WebhookDelivery.status == "delivering",
+                )
+                .values(status="pending", lease_owner=None, lease_expires_at=None)
+                .execution_options(synchronize_session=False)
+            )
 
     async def _maybe_purge(self) -> None:
         now = time.monotonic()
