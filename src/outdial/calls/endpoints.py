@@ -34,6 +34,13 @@ CREATE_RESPONSES: dict[int | str, dict[str, Any]] = {
         "description": "Accepted: queued (or scheduled). A replay of an Idempotency-Key answers the same, "
         "with the header `Idempotent-Replayed: true`.",
         "content": {"application/json": {"example": examples.CREATED}},
+        "headers": {
+            "Idempotent-Replayed": {
+                "description": "`true` when this answer is the stored one of an earlier request with the "
+                "same Idempotency-Key (nothing new was created).",
+                "schema": {"type": "string", "enum": ["true"]},
+            }
+        },
     },
     400: _err(
         "Invalid request (invalid_request, invalid_phone_number, invalid_variables, call_context_too_long, "
@@ -94,7 +101,18 @@ async def create_call(
     description="Newest first. `total` is exact up to 1,000 matching calls; past that (PostgreSQL) it "
     "is the query planner's estimate and the response carries `X-Total-Estimated: true`.",
     response_model=Page[CallOut],
-    responses={**ERROR_RESPONSES, 200: {"content": {"application/json": {"example": examples.PAGE}}}},
+    responses={
+        **ERROR_RESPONSES,
+        200: {
+            "content": {"application/json": {"example": examples.PAGE}},
+            "headers": {
+                "X-Total-Estimated": {
+                    "description": "`true` when `total` is an estimate (more than 1,000 matches).",
+                    "schema": {"type": "string", "enum": ["true"]},
+                }
+            },
+        },
+    },
 )
 async def list_calls(
     principal: PrincipalDep,
