@@ -44,7 +44,29 @@ def _line(out: str, prefix: str) -> str:
     return next(line for line in out.splitlines() if line.lstrip().startswith(prefix))
 
 
-def test_demo_places_a_call_end_to_end_and_prints_its_record(tmp_path: Path) -> None:
+def _run_in_shell(export: str, command: str) -> dict[str, Any]:
+    out = subprocess.run(
+        ["bash", "-c", f"{export}\n{command}"], capture_output=True, text=True, timeout=30, check=True
+    )
+    return dict(json.loads(out.stdout))
+
+
+def test_demo_refuses_a_data_dir_it_did_not_make(tmp_path: Path) -> None:
+    data = tmp_path / "mine"
+    data.mkdir()
+    (data / "outdial.db").write_text("not the demo's")
+    refused = subprocess.run(
+        [*CLI, "demo", "--data-dir", str(data)],
+        env=_env(tmp_path),
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert refused.returncode == 1 and "holds files the demo did not make" in refused.stdout
+    assert (data / "outdial.db").read_text() == "not the demo's"
+
+
+def test_demo_places_a_call_end_to_end_then_runs_again_serving_a_tour(tmp_path: Path) -> None:
     data = tmp_path / "demo-data"
     started = time.monotonic()
     done = subprocess.run(
@@ -65,55 +87,22 @@ def test_demo_places_a_call_end_to_end_and_prints_its_record(tmp_path: Path) -> 
     assert statuses[0] == "queued" and statuses[-1] == "completed"
     assert {"ringing", "in_progress"} <= set(statuses)
     assert "Call ended: completed (agent_hangup)" in out
-    assert (
-        "agent  Hi Ana, this is Acme Dental about your appointment on Monday. Can you still make it?" in out
-    )
+    greeting = "Hi Ana, this is Acme Dental about your appointment on Monday. Can you still make it?"
+    assert f"agent  {greeting}" in out
     outcome = json.loads(out.split("\nOutcome\n", 1)[1].splitlines()[0])
     assert outcome["confirmed"] is False and outcome["reschedule_to"]
     assert "dialed → answered" in out and "total" in _line(out, "total")
     recording = Path(_line(out, "file:").split()[1])
     assert recording.is_file() and recording.stat().st_size > 50_000 and data in recording.parents
     assert DONE_LINE in out
-
     # Everything it started is gone: its API port is free again.
     port = int(_line(out, "outdial is running at").split(":")[2].split()[0])
     assert _port_is_free(port)
 
-
-def _run_in_shell(export: str, command: str) -> dict[str, Any]:
-    out = subprocess.run(
-        ["bash", "-c", f"{export}\n{command}"], capture_output=True, text=True, timeout=30, check=True
-    )
-    return dict(json.loads(out.stdout))
-
-
-def test_demo_twice_on_one_data_dir_then_serving_a_tour_that_works(tmp_path: Path) -> None:
+    # Again on the same data dir, the callee confirming this time, and serving on afterwards.
     require_tool("curl", "apt-get install curl")
-    data = tmp_path / "demo-data"
-    data.mkdir()
-    (data / "outdial.db").write_text("not ours")
-    refused = subprocess.run(
-        [*CLI, "demo", "--data-dir", str(data)],
-        env=_env(tmp_path),
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
-    assert refused.returncode == 1 and "holds files the demo did not make" in refused.stdout
-    (data / "outdial.db").unlink()
-
-    first = subprocess.run(
-        [*CLI, "demo", "--data-dir", str(data), "--confirm"],
-        env=_env(tmp_path),
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
-    assert first.returncode == 0, first.stdout + first.stderr
-    assert "Call ended: completed" in first.stdout and '"confirmed": true' in first.stdout
-
     with OwnedProcess(
-        [*CLI, "demo", "--data-dir", str(data), "--serve"],
+        [*CLI, "demo", "--data-dir", str(data), "--serve", "--confirm"],
         env=_env(tmp_path),
         stdout=subprocess.PIPE,
         stderr=subprocess.DEVNULL,
@@ -129,6 +118,7 @@ def test_demo_twice_on_one_data_dir_then_serving_a_tour_that_works(tmp_path: Pat
             if line.startswith("Press Ctrl-C"):
                 break
         assert "Call ended: completed (agent_hangup)" in printed
+        assert '  {"confirmed": true}' in printed
         export = next(line for line in printed if line.startswith("export OD="))
         commands = [line for line in printed if line.startswith("curl ")]
         assert len(commands) == 5

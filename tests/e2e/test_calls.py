@@ -154,7 +154,7 @@ async def test_an_answer_the_recognizer_cannot_read_is_a_user_turn_not_silence(t
     async with running_stack(tmp_path, callee) as stack:
         await stack.provision()
         agent = await stack.agent(
-            first_message="Hi.", brain=CONFIRM_FLOW, silence_timeout_seconds=4, max_duration_seconds=20
+            first_message="Hi.", brain=CONFIRM_FLOW, silence_timeout_seconds=2, max_duration_seconds=15
         )
         created = await stack.place(agent)
         far = await stack.callee_call()

@@ -218,7 +218,12 @@ async def test_max_hold_hangs_up_on_hold_music(tmp_path: Path) -> None:
             host, port = music.address
             await stack.provision(address=f"{host}:{port}")
             created = await stack.place(await stack.agent(**KEEPS_WAITING, max_hold_seconds=2))
-            call = await stack.wait(created["id"], within=8)
+            await stack.wait(created["id"], "in_progress", within=10)
+            await asyncio.sleep(5)  # max_hold is 2 s
+            call = await stack.call(created["id"])
+            if call["status"] == "in_progress":
+                await stack.cancel(created["id"])  # end it now rather than in the teardown's drain
+                await stack.wait(created["id"])
     finally:
         await music.close()
 
