@@ -8,6 +8,7 @@ import subprocess
 import time
 from collections import defaultdict
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from pathlib import Path
 
 from tests.support.procs import OwnedProcess, free_port, free_port_pair, require_tool
@@ -88,6 +89,7 @@ class Invite:
     branch: str
     call_id: str | None  # X-Outdial-Call-Id
     attempt: int | None  # X-Outdial-Attempt
+    received_at: datetime | None  # when sipp read it off the wire (first copy of the transaction)
 
 
 @dataclass
@@ -115,7 +117,9 @@ class SippTrunk:
         """Every INVITE sipp received, retransmissions of a transaction counted once."""
         text = self.messages.read_text(errors="replace") if self.messages.exists() else ""
         seen: dict[tuple[str, str], Invite] = {}
-        for block in re.split(r"\n\s*-{5,}[^\n]*\n", text):
+        # Each message follows a line "----- 2026-11-22 06:34:26.535376" (sipp's local time).
+        parts = re.split(r"(?:^|\n)-{5,} (\d{4}-\d\d-\d\d \d\d:\d\d:\d\d\.\d+)\n", text)
+        for stamp, block in zip(parts[1::2], parts[2::2], strict=False):
             lines = block.strip().splitlines()
             start = next((i for i, ln in enumerate(lines) if ln.startswith("INVITE ")), None)
             if start is None:
@@ -136,6 +140,7 @@ class SippTrunk:
                     branch=key[1],
                     call_id=headers.get("x-outdial-call-id"),
                     attempt=int(attempt) if attempt else None,
+                    received_at=datetime.fromisoformat(stamp).astimezone(UTC),
                 ),
             )
         return list(seen.values())

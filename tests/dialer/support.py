@@ -205,7 +205,7 @@ class ScriptedPlacer:
 
 def fast_settings(**overrides: Any) -> DialerSettings:
     values: dict[str, Any] = {
-        "lease_seconds": 2.0,
+        "lease_seconds": 5.0,
         "heartbeat_seconds": 0.3,
         "poll_seconds": 0.1,
         "reap_seconds": 0.2,

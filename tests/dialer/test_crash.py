@@ -67,8 +67,8 @@ async def test_sigkill_of_one_worker_loses_nothing_and_dials_nothing_twice(
 
         await wait_for(both_running, within=30, every=0.1)
         retry = {"max_attempts": 2, "on": ["failed"], "delay_seconds": 0}
-        for i in range(CALLS // 10):  # half of them retry failed attempts, interleaved through the run
-            await make_calls(pg_db, org, 10, trunk=t, notify=True, retry=retry if i % 2 else None)
+        for _ in range(CALLS // 10):
+            await make_calls(pg_db, org, 10, trunk=t, notify=True, retry=retry)
 
         async def victim_is_busy() -> bool:
             async with pg_db.session() as s:
@@ -79,9 +79,9 @@ async def test_sigkill_of_one_worker_loses_nothing_and_dials_nothing_twice(
                         Call.lease_owner == "victim", Call.status.in_(["dialing", "ringing", "in_progress"])
                     )
                 )
-            return (live or 0) >= 10 and await _count(pg_db, Call.status.in_(TERMINAL_VALUES)) >= 30
+            return (live or 0) >= 5 and await _count(pg_db, Call.status.in_(TERMINAL_VALUES)) >= 20
 
-        await wait_for(victim_is_busy, within=30, every=0.05)
+        await wait_for(victim_is_busy, within=90, every=0.05)
         os.killpg(workers[0].pid, signal.SIGKILL)
         workers[0].wait(5)
 
@@ -111,10 +111,11 @@ async def test_sigkill_of_one_worker_loses_nothing_and_dials_nothing_twice(
         assert sorted(by_call.get(c.id, [])) == list(range(1, c.attempt_count + 1))
     # The kill really hit live calls, and they ended worker_lost (retried when their policy says so).
     lost = [a for a in attempts if a.end_reason == "worker_lost"]
-    assert lost and all(a.worker_id == "victim" for a in lost)
-    retried = [c for c in calls if c.attempt_count == 2]
-    assert retried and all(c.status == "completed" for c in retried)
-    assert all(c.status == "completed" or c.end_reason == "worker_lost" for c in calls)
+    assert lost, "the kill hit no live call"
+    assert all(a.worker_id == "victim" and a.number == 1 for a in lost)
+    # Their policy retries failed attempts: each lost call was dialed again, once, and completed.
+    assert {c.id for c in calls if c.attempt_count == 2} == {a.call_id for a in lost}
+    assert Counter(c.status for c in calls) == {"completed": CALLS}
     # sipp saw at most one INVITE transaction per attempt, and none for an attempt we never made.
     dials = trunk.dials_per_attempt()
     double = {k: v for k, v in dials.items() if len(v) > 1}

@@ -11,6 +11,7 @@ The attempt row is written and ``dialing`` committed here, before any INVITE lea
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -21,7 +22,7 @@ from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from outdial.calls.transitions import change_status
-from outdial.dialer.claim import hold_for_window
+from outdial.dialer.claim import Claimed, hold_for_window, lease, lock_due
 from outdial.dialer.models import TrunkPace
 from outdial.dialer.pacing import gcra
 from outdial.dialer.placer import CallSnapshot, TrunkSnapshot
@@ -29,6 +30,7 @@ from outdial.dialer.txn import advisory_lock, write_transaction
 from outdial.lifecycle import ACTIVE, PENDING, CallStatus
 from outdial.store.db import Database
 from outdial.store.models import Call, CallAttempt, Organization, SipTrunk
+from outdial.store.types import new_id
 
 ACTIVE_VALUES = [s.value for s in ACTIVE]
 
@@ -131,30 +133,83 @@ async def admit(
                 pace.tat = decision.new_tat
                 slot = decision.slot or now
 
-        number = call.attempt_count + 1
-        attempt = CallAttempt(
-            call_id=call.id,
-            number=number,
-            worker_id=worker_id,
-            status=CallStatus.DIALING.value,
-            dialed_at=slot,
+        return dial(session, call, trunk, worker_id, slot, lease_seconds)
+
+
+def dial(
+    session: AsyncSession,
+    call: Call,
+    trunk: SipTrunk | None,
+    worker_id: str,
+    at: datetime,
+    lease_seconds: float,
+) -> Admitted:
+    """Commit-to-be of one attempt: its row, the call ``dialing`` under this worker's lease."""
+    number = call.attempt_count + 1
+    attempt = CallAttempt(
+        id=new_id(),
+        call_id=call.id,
+        number=number,
+        worker_id=worker_id,
+        status=CallStatus.DIALING.value,
+        dialed_at=at,
+    )
+    session.add(attempt)
+    change_status(
+        session,
+        call,
+        CallStatus.DIALING,
+        at=at,
+        data={"attempt": number},
+        attempt_count=number,
+        dialed_at=at,
+        answered_at=None,
+        ended_at=None,
+        duration_seconds=None,
+        lease_owner=worker_id,
+        lease_expires_at=at + timedelta(seconds=lease_seconds),
+    )
+    return Admitted(snapshot(call, attempt, trunk), send_at=at)
+
+
+async def claim_and_admit(
+    db: Database,
+    worker_id: str,
+    *,
+    now: datetime,
+    limit: int,
+    lease_seconds: float,
+    skip_trunks: Collection[str] = (),
+    skip_orgs: Collection[str] = (),
+) -> tuple[list[Admitted], list[Claimed]]:
+    """Claim due calls in one transaction, and dial at once those no limit applies to.
+
+    Calls of an org with a concurrency limit, or on a trunk with a concurrency or calls-per-second
+    limit, are only leased; each goes through :func:`admit` (which checks the limits under locks).
+    The rest — the common case — become ``dialing`` in this same transaction: one commit from
+    queued to INVITE.
+    """
+    if limit <= 0:
+        return [], []
+    async with write_transaction(db) as session:
+        calls, orgs = await lock_due(
+            session, now=now, limit=limit, skip_trunks=skip_trunks, skip_orgs=skip_orgs
         )
-        session.add(attempt)
-        await session.flush()
-        change_status(
-            session,
-            call,
-            CallStatus.DIALING,
-            at=slot,
-            data={"attempt": number},
-            attempt_count=number,
-            dialed_at=slot,
-            answered_at=None,
-            ended_at=None,
-            duration_seconds=None,
-            lease_expires_at=now + timedelta(seconds=lease_seconds),
-        )
-        return Admitted(snapshot(call, attempt, trunk), send_at=slot)
+        trunk_ids = {c.trunk_id for c in calls if c.trunk_id}
+        trunks = {t.id: t for t in await session.scalars(select(SipTrunk).where(SipTrunk.id.in_(trunk_ids)))}
+        paced = {t.id for t in trunks.values() if t.calls_per_second}
+        admitted: list[Admitted] = []
+        claimed: list[Claimed] = []
+        for call in calls:
+            trunk = trunks.get(call.trunk_id) if call.trunk_id else None
+            limited = orgs.get(call.org_id, {}).get("max_concurrent_calls") is not None or (
+                trunk is not None and (trunk.max_concurrent_calls is not None or bool(trunk.calls_per_second))
+            )
+            if limited:
+                claimed.append(lease(call, worker_id, now, lease_seconds, paced))
+            else:
+                admitted.append(dial(session, call, trunk, worker_id, now, lease_seconds))
+    return admitted, claimed
 
 
 def snapshot(call: Call, attempt: CallAttempt, trunk: SipTrunk | None) -> CallSnapshot:

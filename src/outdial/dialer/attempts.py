@@ -14,15 +14,14 @@ from typing import Any
 from sqlalchemy import delete, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from outdial.calls.ended import on_call_ended
 from outdial.calls.transitions import change_status
 from outdial.dialer.claim import org_settings
 from outdial.dialer.models import CancelRequest
 from outdial.dialer.placer import AttemptResult
 from outdial.dialer.retries import RetryPolicy
-from outdial.dialer.txn import write_transaction
 from outdial.dialer.windows import InvalidWindow, resolve
 from outdial.lifecycle import ACTIVE, END_REASONS, CallStatus, EndReason, EventType, status_for_end_reason
-from outdial.store.db import Database
 from outdial.store.models import Call, CallAttempt, Transcript
 
 log = logging.getLogger(__name__)
@@ -37,36 +36,40 @@ async def _owned_live_call(session: AsyncSession, call_id: str, worker_id: str) 
     return call
 
 
-async def mark_ringing(db: Database, call_id: str, attempt_id: str, worker_id: str, now: datetime) -> None:
-    async with write_transaction(db) as session:
-        call = await _owned_live_call(session, call_id, worker_id)
-        if call is None or call.status != CallStatus.DIALING:
-            return
-        change_status(session, call, CallStatus.RINGING, at=now)
-        attempt = await session.get(CallAttempt, attempt_id)
-        if attempt is not None:
-            attempt.status = CallStatus.RINGING.value
-
-
-async def mark_answered(
-    db: Database, call_id: str, attempt_id: str, worker_id: str, now: datetime, answered_by: str | None
+async def record_ringing(
+    session: AsyncSession, call_id: str, attempt_id: str, worker_id: str, now: datetime
 ) -> None:
-    async with write_transaction(db) as session:
-        call = await _owned_live_call(session, call_id, worker_id)
-        if call is None or call.status == CallStatus.IN_PROGRESS:
-            return
-        change_status(session, call, CallStatus.IN_PROGRESS, at=now, answered_at=now, answered_by=answered_by)
-        attempt = await session.get(CallAttempt, attempt_id)
-        if attempt is not None:
-            attempt.status = CallStatus.IN_PROGRESS.value
-            attempt.answered_at = now
+    call = await _owned_live_call(session, call_id, worker_id)
+    if call is None or call.status != CallStatus.DIALING:
+        return
+    change_status(session, call, CallStatus.RINGING, at=now)
+    attempt = await session.get(CallAttempt, attempt_id)
+    if attempt is not None:
+        attempt.status = CallStatus.RINGING.value
 
 
-async def set_sip_call_id(db: Database, attempt_id: str, sip_call_id: str) -> None:
-    async with write_transaction(db) as session:
-        attempt = await session.get(CallAttempt, attempt_id)
-        if attempt is not None:
-            attempt.sip_call_id = sip_call_id
+async def record_answered(
+    session: AsyncSession,
+    call_id: str,
+    attempt_id: str,
+    worker_id: str,
+    now: datetime,
+    answered_by: str | None,
+) -> None:
+    call = await _owned_live_call(session, call_id, worker_id)
+    if call is None or call.status == CallStatus.IN_PROGRESS:
+        return
+    change_status(session, call, CallStatus.IN_PROGRESS, at=now, answered_at=now, answered_by=answered_by)
+    attempt = await session.get(CallAttempt, attempt_id)
+    if attempt is not None:
+        attempt.status = CallStatus.IN_PROGRESS.value
+        attempt.answered_at = now
+
+
+async def record_sip_call_id(session: AsyncSession, attempt_id: str, sip_call_id: str) -> None:
+    attempt = await session.get(CallAttempt, attempt_id)
+    if attempt is not None:
+        attempt.sip_call_id = sip_call_id
 
 
 def _terminal(result: AttemptResult, answered: bool) -> tuple[CallStatus, EndReason, str | None]:
@@ -146,6 +149,7 @@ async def end_attempt(
     change_status(
         session, call, status, end_reason=reason, at=now, data={"attempt": call.attempt_count}, **common
     )
+    await on_call_ended(session, call)
     await session.execute(delete(CancelRequest).where(CancelRequest.call_id == call.id))
     return status
 
@@ -167,19 +171,18 @@ async def _retry_at(session: AsyncSession, call: Call, reason: EndReason, now: d
     return at if window is None else window.next_open(at)
 
 
-async def finish_attempt(
-    db: Database, call_id: str, attempt_id: str, worker_id: str, result: AttemptResult, now: datetime
+async def record_end(
+    session: AsyncSession, call_id: str, attempt_id: str, worker_id: str, result: AttemptResult, now: datetime
 ) -> CallStatus | None:
     """Record the end of this worker's attempt; None if the call is no longer this worker's."""
-    async with write_transaction(db) as session:
-        attempt = await session.get(CallAttempt, attempt_id)
-        call = await _owned_live_call(session, call_id, worker_id)
-        if call is None:
-            # Reaped while we were cut off: keep what this attempt learnt on its own row only.
-            if attempt is not None and attempt.ended_at is None:
-                attempt.end_reason = result.end_reason.value
-                attempt.sip_status_code = result.sip_status_code
-                attempt.error = result.error
-                attempt.ended_at = now
-            return None
-        return await end_attempt(session, call, attempt, result, now)
+    attempt = await session.get(CallAttempt, attempt_id)
+    call = await _owned_live_call(session, call_id, worker_id)
+    if call is None:
+        # Reaped while we were cut off: keep what this attempt learnt on its own row only.
+        if attempt is not None and attempt.ended_at is None:
+            attempt.end_reason = result.end_reason.value
+            attempt.sip_status_code = result.sip_status_code
+            attempt.error = result.error
+            attempt.ended_at = now
+        return None
+    return await end_attempt(session, call, attempt, result, now)

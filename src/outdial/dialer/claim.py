@@ -23,7 +23,7 @@ from outdial.dialer.txn import write_transaction
 from outdial.dialer.windows import InvalidWindow, resolve
 from outdial.lifecycle import PENDING, CallStatus, EndReason
 from outdial.store.db import Database
-from outdial.store.models import Call, Organization
+from outdial.store.models import Call, Organization, SipTrunk
 
 log = logging.getLogger(__name__)
 
@@ -35,6 +35,7 @@ class Claimed:
     id: str
     org_id: str
     trunk_id: str | None
+    paced: bool = False  # the trunk has a calls-per-second limit: its calls are admitted in turn
 
 
 def due_filter(now: datetime) -> Any:
@@ -52,6 +53,15 @@ async def org_settings(session: AsyncSession, org_ids: Collection[str]) -> dict[
         select(Organization.id, Organization.settings).where(Organization.id.in_(org_ids))
     )
     return {oid: dict(settings or {}) for oid, settings in rows}
+
+
+async def _paced_trunks(session: AsyncSession, trunk_ids: Collection[str]) -> set[str]:
+    if not trunk_ids:
+        return set()
+    rows = await session.scalars(
+        select(SipTrunk.id).where(SipTrunk.id.in_(trunk_ids), SipTrunk.calls_per_second.is_not(None))
+    )
+    return set(rows)
 
 
 def hold_for_window(session: AsyncSession, call: Call, org: Mapping[str, Any], now: datetime) -> bool:
@@ -106,6 +116,35 @@ def hold_for_window(session: AsyncSession, call: Call, org: Mapping[str, Any], n
     return True
 
 
+async def lock_due(
+    session: AsyncSession,
+    *,
+    now: datetime,
+    limit: int,
+    skip_trunks: Collection[str] = (),
+    skip_orgs: Collection[str] = (),
+) -> tuple[list[Call], dict[str, dict[str, Any]]]:
+    """Lock up to ``limit`` due, unleased calls (oldest due first) in ``session``; with their orgs' settings.
+
+    Calls whose calling window is closed are moved to ``scheduled`` at its opening and left out.
+    """
+    query = (
+        select(Call)
+        .where(due_filter(now), or_(Call.lease_owner.is_(None), Call.lease_expires_at < now))
+        .order_by(Call.next_attempt_at.asc().nulls_first(), Call.created_at, Call.id)
+        .limit(limit)
+        .with_for_update(skip_locked=True)
+    )
+    if skip_trunks:
+        query = query.where(or_(Call.trunk_id.is_(None), Call.trunk_id.not_in(list(skip_trunks))))
+    if skip_orgs:
+        query = query.where(Call.org_id.not_in(list(skip_orgs)))
+    calls = list((await session.scalars(query)).all())
+    orgs = await org_settings(session, {c.org_id for c in calls})
+    due = [c for c in calls if not hold_for_window(session, c, orgs.get(c.org_id, {}), now)]
+    return due, orgs
+
+
 async def claim_due(
     db: Database,
     worker_id: str,
@@ -123,29 +162,16 @@ async def claim_due(
     """
     if limit <= 0:
         return []
-    expires = now + timedelta(seconds=lease_seconds)
     async with write_transaction(db) as session:
-        query = (
-            select(Call)
-            .where(due_filter(now), or_(Call.lease_owner.is_(None), Call.lease_expires_at < now))
-            .order_by(Call.next_attempt_at.asc().nulls_first(), Call.created_at, Call.id)
-            .limit(limit)
-            .with_for_update(skip_locked=True)
-        )
-        if skip_trunks:
-            query = query.where(or_(Call.trunk_id.is_(None), Call.trunk_id.not_in(list(skip_trunks))))
-        if skip_orgs:
-            query = query.where(Call.org_id.not_in(list(skip_orgs)))
-        calls = list((await session.scalars(query)).all())
-        orgs = await org_settings(session, {c.org_id for c in calls})
-        claimed: list[Claimed] = []
-        for call in calls:
-            if hold_for_window(session, call, orgs.get(call.org_id, {}), now):
-                continue
-            call.lease_owner = worker_id
-            call.lease_expires_at = expires
-            claimed.append(Claimed(id=call.id, org_id=call.org_id, trunk_id=call.trunk_id))
-    return claimed
+        calls, _ = await lock_due(session, now=now, limit=limit, skip_trunks=skip_trunks, skip_orgs=skip_orgs)
+        paced = await _paced_trunks(session, {c.trunk_id for c in calls if c.trunk_id})
+        return [lease(call, worker_id, now, lease_seconds, paced) for call in calls]
+
+
+def lease(call: Call, worker_id: str, now: datetime, lease_seconds: float, paced: Collection[str]) -> Claimed:
+    call.lease_owner = worker_id
+    call.lease_expires_at = now + timedelta(seconds=lease_seconds)
+    return Claimed(id=call.id, org_id=call.org_id, trunk_id=call.trunk_id, paced=call.trunk_id in paced)
 
 
 async def release(db: Database, worker_id: str, call_ids: Collection[str]) -> None:

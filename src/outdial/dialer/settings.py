@@ -32,4 +32,4 @@ class DialerSettings(BaseSettings):
         default=10.0, gt=0, description="How long a placer gets to end an attempt after an end request."
     )
     drain_seconds: float = Field(default=30.0, ge=0, description="On stop, how long live calls may run on.")
-    claim_batch: int = Field(default=50, ge=1, description="Most calls claimed in one transaction.")
+    claim_batch: int = Field(default=20, ge=1, description="Most calls claimed in one transaction.")

@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import socket
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -99,6 +100,24 @@ def trunk_config(call: CallSnapshot) -> TrunkConfig:
     )
 
 
+SIP_RCVBUF = 4 << 20
+
+
+def widen_receive_buffer(ua: UserAgent, size: int = SIP_RCVBUF) -> None:
+    """Give the UDP SIP socket room for a burst of responses.
+
+    A dialer sends INVITEs in batches; their 180s and 200s come back together, and on loopback each
+    small datagram costs ~2 KB of the default 208 KB buffer: a batch of fifty calls overflowed it and
+    the kernel dropped responses (RcvbufErrors) while the event loop was busy.
+    """
+    endpoint = getattr(ua.transport, "udp", None)
+    transport = getattr(endpoint, "transport", None)
+    sock = transport.get_extra_info("socket") if transport is not None else None
+    if sock is not None:
+        with contextlib.suppress(OSError):
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, size)
+
+
 class MediaLateness:
     """How late the shared media clock runs (p99 of the last second, in ms): the worker's load gauge."""
 
@@ -141,6 +160,7 @@ class SipPlacer:
         agent: bool = True,
     ) -> SipPlacer:
         ua = await UserAgent.start(host, port)
+        widen_receive_buffer(ua)
         return cls(ua, sessions=agent_sessions(recording_dir) if agent else None, owns_ua=True)
 
     async def close(self) -> None:
@@ -211,6 +231,9 @@ class _Attempt:
                 self.handle.ringing()
             elif isinstance(event, Answered):
                 self.handle.answered_call()
+                if self.session is None and self.sip_call.media is not None:
+                    # No agent, nothing to say: do not spend a media tick per call sending silence.
+                    self.sip_call.media.set_direction("recvonly")
                 await self._start_agent()
             elif isinstance(event, Ended):
                 return event
@@ -270,8 +293,6 @@ class _Attempt:
                 str(session_result.recording_path) if session_result.recording_path else None
             )
             result.human_speech_detected_at = session_result.human_speech_detected_at
-        elif answered:
-            result.transcript = []
         return result
 
 

@@ -13,19 +13,22 @@ import os
 import socket
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+from sqlalchemy.ext.asyncio import AsyncSession
+
 from outdial.config import Settings
 from outdial.dialer import admit as admission
-from outdial.dialer.attempts import finish_attempt, mark_answered, mark_ringing, set_sip_call_id
-from outdial.dialer.claim import Claimed, claim_due, next_due_at, release
+from outdial.dialer.attempts import record_answered, record_end, record_ringing, record_sip_call_id
+from outdial.dialer.claim import Claimed, next_due_at, release
 from outdial.dialer.clock import Clock, SystemClock
 from outdial.dialer.leases import heartbeat, reap_lost, register_worker, unregister_worker
 from outdial.dialer.notify import CANCEL_PREFIX, Listener
 from outdial.dialer.placer import AttemptHandle, AttemptResult, CallPlacer, CallSnapshot
 from outdial.dialer.settings import DialerSettings
+from outdial.dialer.txn import write_transaction
 from outdial.lifecycle import EndReason
 from outdial.store.db import Database
 
@@ -36,24 +39,52 @@ def default_worker_id() -> str:
     return f"{socket.gethostname()}-{os.getpid()}-{uuid.uuid4().hex[:6]}"
 
 
-class _OrderedWrites:
-    """Runs one attempt's progress writes one after another, off the placer's path."""
+Job = Callable[[AsyncSession], Awaitable[Any]]
 
-    def __init__(self) -> None:
-        self._queue: asyncio.Queue[Callable[[], Any] | None] = asyncio.Queue()
+
+class _OrderedWrites:
+    """One attempt's progress writes, in order, off the placer's path.
+
+    Writes that queue up while one is in flight go together in the next transaction (ringing and
+    answered close together cost one commit, not two).
+    """
+
+    def __init__(self, db: Database) -> None:
+        self._db = db
+        self._queue: asyncio.Queue[Job | None] = asyncio.Queue()
         self._task = asyncio.create_task(self._run())
 
-    def put(self, job: Callable[[], Any]) -> None:
+    def put(self, job: Job) -> None:
         self._queue.put_nowait(job)
 
     async def _run(self) -> None:
-        while (job := await self._queue.get()) is not None:
-            try:
-                await job()
-            except Exception:
-                log.exception("recording call progress failed")
+        done = False
+        while not done:
+            jobs: list[Job] = []
+            job = await self._queue.get()
+            while True:
+                if job is None:
+                    done = True
+                    break
+                jobs.append(job)
+                if self._queue.empty():
+                    break
+                job = self._queue.get_nowait()
+            if jobs:
+                await self._write(jobs)
 
-    async def drain(self) -> None:
+    async def _write(self, jobs: list[Job]) -> None:
+        for attempt in range(3):
+            try:
+                async with write_transaction(self._db) as session:
+                    for job in jobs:
+                        await job(session)
+                return
+            except Exception:
+                log.exception("recording call progress failed (try %d of 3)", attempt + 1)
+                await asyncio.sleep(0.2 * (attempt + 1))
+
+    async def close(self) -> None:
         self._queue.put_nowait(None)
         await self._task
 
@@ -94,6 +125,7 @@ class Worker:
         self.clock: Clock = clock or SystemClock()
         self._lateness = media_lateness_ms
         self._held: dict[str, Claimed] = {}  # claimed, not yet dialing
+        self._live_reserved = 0  # admitted, their attempt task not yet started
         self._live: dict[str, _Live] = {}
         self._blocked: dict[tuple[str, str], float] = {}  # ("trunk"|"org", id) -> monotonic until
         self._trunk_gates: dict[str, asyncio.Lock] = {}
@@ -153,7 +185,7 @@ class Worker:
     def _free_slots(self) -> int:
         if self._lateness is not None and self._lateness() > self.settings.max_media_lateness_ms:
             return 0
-        return self.settings.max_live_calls - len(self._held) - len(self._live)
+        return self.settings.max_live_calls - len(self._held) - len(self._live) - self._live_reserved
 
     def _blocked_keys(self, kind: str) -> set[str]:
         now = time.monotonic()
@@ -165,15 +197,16 @@ class Worker:
     async def _dispatch(self) -> None:
         while not self._stopping.is_set():
             self._wake.clear()
+            admitted: list[admission.Admitted] = []
             claimed: list[Claimed] = []
-            free = self._free_slots()
+            limit = min(self._free_slots(), self.settings.claim_batch)
             try:
-                if free > 0:
-                    claimed = await claim_due(
+                if limit > 0:
+                    admitted, claimed = await admission.claim_and_admit(
                         self.db,
                         self.worker_id,
                         now=self.clock.now(),
-                        limit=min(free, self.settings.claim_batch),
+                        limit=limit,
                         lease_seconds=self.settings.lease_seconds,
                         skip_trunks=self._blocked_keys("trunk"),
                         skip_orgs=self._blocked_keys("org"),
@@ -182,10 +215,13 @@ class Worker:
                 log.exception("claiming due calls failed; retrying")
                 await self._sleep(self.settings.poll_seconds)
                 continue
+            for a in admitted:
+                self._live_reserved += 1
+                self._spawn(self._go(a), name=f"dial-{a.call.id}")
             for c in claimed:
                 self._held[c.id] = c
                 self._spawn(self._dial(c), name=f"dial-{c.id}")
-            if claimed and len(claimed) == min(free, self.settings.claim_batch):
+            if limit and len(admitted) + len(claimed) == limit:
                 continue  # there may be more due right now
             await self._sleep(await self._idle_timeout())
 
@@ -209,6 +245,16 @@ class Worker:
         task = asyncio.create_task(coro, name=name)
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
+
+    async def _go(self, admitted: admission.Admitted) -> None:
+        """An attempt admitted in the claiming transaction: straight to the INVITE."""
+        try:
+            self._live_reserved -= 1
+            await self._run_attempt(admitted.call)
+        except Exception:
+            log.exception("dialing call %s failed", admitted.call.id)
+        finally:
+            self._wake.set()
 
     async def _dial(self, claimed: Claimed) -> None:
         try:
@@ -238,8 +284,10 @@ class Worker:
             await asyncio.sleep(delay)
 
     async def _admit(self, claimed: Claimed) -> admission.Admission:
-        gate = self._trunk_gates.setdefault(claimed.trunk_id or "", asyncio.Lock())
-        async with gate:  # this worker's calls on one trunk take their turn in order
+        gate: contextlib.AbstractAsyncContextManager[Any] = contextlib.nullcontext()
+        if claimed.paced and claimed.trunk_id:
+            gate = self._trunk_gates.setdefault(claimed.trunk_id, asyncio.Lock())
+        async with gate:  # on a paced trunk, this worker's calls take their turn in order
             while True:
                 if self._stopping.is_set():
                     await release(self.db, self.worker_id, [claimed.id])
@@ -257,22 +305,22 @@ class Worker:
 
     # --- one attempt ----------------------------------------------------------------------------
     async def _run_attempt(self, call: CallSnapshot) -> None:
-        writes = _OrderedWrites()
-        db, wid, clock = self.db, self.worker_id, self.clock
+        writes = _OrderedWrites(self.db)
+        wid, clock = self.worker_id, self.clock
         live: _Live
 
         def on_ringing() -> None:
             now = clock.now()
-            writes.put(lambda: mark_ringing(db, call.id, call.attempt_id, wid, now))
+            writes.put(lambda s: record_ringing(s, call.id, call.attempt_id, wid, now))
 
         def on_answered(answered_by: str | None) -> None:
             now = clock.now()
             live.answered_at = time.monotonic()
-            writes.put(lambda: mark_answered(db, call.id, call.attempt_id, wid, now, answered_by))
+            writes.put(lambda s: record_answered(s, call.id, call.attempt_id, wid, now, answered_by))
             live.tasks.append(asyncio.create_task(self._answered_timers(live)))
 
         def on_sip_call_id(value: str) -> None:
-            writes.put(lambda: set_sip_call_id(db, call.attempt_id, value))
+            writes.put(lambda s: record_sip_call_id(s, call.attempt_id, value))
 
         handle = AttemptHandle(on_ringing=on_ringing, on_answered=on_answered, on_sip_call_id=on_sip_call_id)
         live = _Live(call=call, handle=handle, trunk_id=call.trunk.id if call.trunk else None)
@@ -300,9 +348,10 @@ class Worker:
         finally:
             for task in live.tasks:
                 task.cancel()
-        await writes.drain()
+        ended_at = self.clock.now()
+        writes.put(lambda s: record_end(s, call.id, call.attempt_id, wid, result, ended_at))
         try:
-            await finish_attempt(self.db, call.id, call.attempt_id, self.worker_id, result, self.clock.now())
+            await writes.close()
         finally:
             self._live.pop(call.id, None)
             if live.trunk_id:
