@@ -2,27 +2,36 @@
 
 Each channel's frames are placed on one shared timeline (ms since answer, in 20 ms slots), so a
 gap in one channel (the agent is silent) is silence, and both channels stay aligned to the sample.
+Frames go to a raw file per channel as they come (a long call is not held in memory: ten minutes
+at 16 kHz would be ~38 MB per call); ``close`` interleaves the two into the WAV, chunk by chunk.
 """
 
 from __future__ import annotations
 
 import wave
 from pathlib import Path
+from typing import BinaryIO
 
 import numpy as np
 
 from outdial.agent.protocols import FRAME_MS
 
+_CHUNK_SLOTS = 500  # interleave 10 s at a time
+
 
 class _Track:
-    def __init__(self) -> None:
-        self.frames: dict[int, bytes] = {}
+    def __init__(self, path: Path, frame_bytes: int) -> None:
+        self.path = path
+        self.frame_bytes = frame_bytes
+        self.file: BinaryIO = open(path, "wb")  # open as long as the recording
         self.next_slot = 0
 
     def put(self, frame: bytes, at_ms: float) -> None:
         # The frame arrived at its end; it occupies the slot that ended then, or the next free one.
         slot = max(self.next_slot, round(at_ms / FRAME_MS) - 1, 0)
-        self.frames[slot] = frame
+        if slot != self.next_slot:
+            self.file.seek(slot * self.frame_bytes)  # the gap reads back as zeros: silence
+        self.file.write(frame[: self.frame_bytes].ljust(self.frame_bytes, b"\0"))
         self.next_slot = slot + 1
 
 
@@ -30,9 +39,11 @@ class StereoRecorder:
     def __init__(self, path: Path, sample_rate: int) -> None:
         self.path = path
         self.sample_rate = sample_rate
-        self._frame_samples = sample_rate * FRAME_MS // 1000
-        self._callee = _Track()
-        self._agent = _Track()
+        path.parent.mkdir(parents=True, exist_ok=True)
+        frame_bytes = sample_rate * FRAME_MS // 1000 * 2
+        self._callee = _Track(path.with_suffix(".callee.raw"), frame_bytes)
+        self._agent = _Track(path.with_suffix(".agent.raw"), frame_bytes)
+        self._frame_bytes = frame_bytes
         self._closed = False
 
     def callee(self, frame: bytes, at_ms: float) -> None:
@@ -44,19 +55,29 @@ class StereoRecorder:
             self._agent.put(frame, at_ms)
 
     def close(self) -> Path:
-        """Write the WAV file (PCM16, 2 channels) and return its path."""
+        """Write the WAV file (PCM16, 2 channels) and return its path. Blocking: run it in a thread."""
+        if self._closed:
+            return self.path
         self._closed = True
-        n = max(self._callee.next_slot, self._agent.next_slot)
-        fs = self._frame_samples
-        stereo = np.zeros((n * fs, 2), dtype=np.int16)
-        for ch, track in enumerate((self._callee, self._agent)):
-            for slot, frame in track.frames.items():
-                pcm = np.frombuffer(frame, dtype=np.int16)[:fs]
-                stereo[slot * fs : slot * fs + len(pcm), ch] = pcm
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        with wave.open(str(self.path), "wb") as w:
+        slots = max(self._callee.next_slot, self._agent.next_slot)
+        for track in (self._callee, self._agent):
+            track.file.close()
+        chunk = _CHUNK_SLOTS * self._frame_bytes
+        with (
+            wave.open(str(self.path), "wb") as w,
+            open(self._callee.path, "rb") as left,
+            open(self._agent.path, "rb") as right,
+        ):
             w.setnchannels(2)
             w.setsampwidth(2)
             w.setframerate(self.sample_rate)
-            w.writeframes(stereo.tobytes())
+            for start in range(0, slots * self._frame_bytes, chunk):
+                size = min(chunk, slots * self._frame_bytes - start)
+                stereo = np.zeros((size // 2, 2), dtype=np.int16)
+                for ch, f in enumerate((left, right)):
+                    data = f.read(size)
+                    stereo[: len(data) // 2, ch] = np.frombuffer(data, dtype=np.int16)
+                w.writeframes(stereo.tobytes())
+        for track in (self._callee, self._agent):
+            track.path.unlink(missing_ok=True)
         return self.path

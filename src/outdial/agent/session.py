@@ -458,7 +458,8 @@ class AgentSession:
                 self._add_agent_turn(spoken.text, spoken.start_ms, spoken.end_ms, spoken.interrupted, None)
         self._port.set_sent_handler(None)
         await self._recognizer.close()
-        recording = self._recorder.close() if self._recorder is not None else None
+        # Writing a long call's WAV takes a while: not on the loop that drives every call's media.
+        recording = await asyncio.to_thread(self._recorder.close) if self._recorder is not None else None
         self._result = SessionResult(
             end_reason=reason,
             transcript=self._transcript.turns,
