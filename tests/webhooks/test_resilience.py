@@ -217,7 +217,7 @@ async def test_a_deleted_endpoint_takes_its_pending_deliveries_with_it(
     s = Settings(data_dir=Path("/nonexistent"), allow_private_webhooks=True)
     claimed: list[str] = []
     for _ in range(2):  # the first round creates the cursor row when the database has none yet
-        claimed += (await fan_out(db, s, WebhookSettings(), owner="t")).claimed
+        claimed += [j.id for j in (await fan_out(db, s, WebhookSettings(), owner="t")).jobs]
     assert len(claimed) == 1
     async with db.transaction() as session:
         row = await session.get(WebhookEndpoint, ep.id)

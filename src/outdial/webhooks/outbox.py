@@ -17,7 +17,6 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import select, update
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from outdial.config import Settings
@@ -26,6 +25,7 @@ from outdial.store.db import Database
 from outdial.store.models import Call, CallAttempt, CallEvent
 from outdial.store.types import utcnow
 from outdial.webhooks.config import WebhookSettings
+from outdial.webhooks.jobs import Job, endpoint_secrets, insert_ignoring_conflicts, org_signing_secrets
 from outdial.webhooks.models import WebhookCursor, WebhookDelivery, WebhookEndpoint
 from outdial.webhooks.payloads import event_payload
 
@@ -40,14 +40,7 @@ def new_message_id() -> str:
 @dataclass(frozen=True, slots=True)
 class FanOutResult:
     events: int  # events read this round
-    claimed: list[str]  # ids of deliveries created and claimed by this sender
-
-
-def insert_ignoring_conflicts(session: AsyncSession) -> Any:
-    """The dialect's INSERT with ON CONFLICT DO NOTHING support."""
-    if session.bind is not None and session.bind.dialect.name == "postgresql":
-        return postgresql.insert
-    return sqlite.insert
+    jobs: list[Job]  # deliveries created and claimed by this sender, ready to send
 
 
 async def lock_cursor(session: AsyncSession, now: datetime) -> WebhookCursor | None:
@@ -135,7 +128,7 @@ async def fan_out(
             chunk = gap_ids[start : start + 500]
             gap_events += (await session.execute(select(CallEvent).where(CallEvent.id.in_(chunk)))).scalars()
         events = [e for e in [*gap_events, *new_events] if e.type]
-        claimed = await _create_deliveries(session, settings, ws, events, owner=owner, now=now)
+        jobs = await _create_deliveries(session, settings, ws, events, owner=owner, now=now)
         if new_events or gap_ids:
             advance(
                 cursor,
@@ -144,7 +137,7 @@ async def fan_out(
                 now,
                 ws.gap_timeout_seconds,
             )
-        return FanOutResult(len(new_events) + len(gap_events), claimed)
+        return FanOutResult(len(new_events) + len(gap_events), jobs)
 
 
 async def _create_deliveries(
@@ -155,7 +148,7 @@ async def _create_deliveries(
     *,
     owner: str,
     now: datetime,
-) -> list[str]:
+) -> list[Job]:
     if not events:
         return []
     org_ids = {e.org_id for e in events}
@@ -215,9 +208,36 @@ async def _create_deliveries(
     if not rows:
         return []
     ins = insert_ignoring_conflicts(session)
-    inserted: list[str] = []
+    inserted: set[str] = set()
     for start in range(0, len(rows), 100):
         # ON CONFLICT DO NOTHING skips just the rows already there; RETURNING names those inserted.
         stmt = ins(WebhookDelivery).values(rows[start : start + 100]).on_conflict_do_nothing()
-        inserted.extend((await session.execute(stmt.returning(WebhookDelivery.id))).scalars())
-    return inserted
+        inserted.update((await session.execute(stmt.returning(WebhookDelivery.id))).scalars())
+    secrets_of = {
+        ep.id: endpoint_secrets(ep.secret, ep.previous_secret, ep.previous_secret_expires_at, now)
+        for ep in endpoints
+    }
+    healthy = {ep.id: ep.status == "active" and ep.failing_since is None for ep in endpoints}
+    org_secrets: dict[str, list[str]] = {}
+    jobs: list[Job] = []
+    for row in rows:
+        if row["id"] not in inserted:
+            continue
+        endpoint_id = row["endpoint_id"]
+        if endpoint_id is None and row["org_id"] not in org_secrets:
+            org_secrets[row["org_id"]] = await org_signing_secrets(session, row["org_id"], now)
+        jobs.append(
+            Job(
+                id=row["id"],
+                org_id=row["org_id"],
+                message_id=row["message_id"],
+                endpoint_id=endpoint_id,
+                call_id=row["call_id"],
+                url=row["url"],
+                payload=row["payload"],
+                attempt_count=0,
+                secrets=secrets_of[endpoint_id] if endpoint_id else org_secrets[row["org_id"]],
+                endpoint_unhealthy=not healthy[endpoint_id] if endpoint_id else False,
+            )
+        )
+    return jobs

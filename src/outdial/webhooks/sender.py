@@ -30,7 +30,8 @@ from outdial.config import Settings
 from outdial.store.db import Database
 from outdial.store.types import utcnow
 from outdial.webhooks.config import WebhookSettings
-from outdial.webhooks.delivery import Decision, Job, Outcome, claim_due, decide, load_jobs, record, send
+from outdial.webhooks.delivery import Decision, Outcome, decide, record, send
+from outdial.webhooks.jobs import Job, claim_due, load_jobs
 from outdial.webhooks.models import WebhookDelivery
 from outdial.webhooks.outbox import fan_out
 from outdial.webhooks.transport import PinnedTransport
@@ -134,13 +135,14 @@ class WebhookSender:
         room = min(self.ws.batch_size, 2 * self.ws.concurrency - queued)
         lease_ends = time.monotonic() + self.ws.lease_seconds
         fresh = await fan_out(self.db, self.settings, self.ws, owner=self.owner, limit=room)
-        claimed = list(fresh.claimed)
-        if room - len(claimed) > 0:
-            claimed += await claim_due(self.db, self.ws, owner=self.owner, limit=room - len(claimed))
-        for job in await load_jobs(self.db, self.settings, claimed):
+        jobs = list(fresh.jobs)
+        if room - len(jobs) > 0:
+            due = await claim_due(self.db, self.ws, owner=self.owner, limit=room - len(jobs))
+            jobs += await load_jobs(self.db, self.settings, due)
+        for job in jobs:
             job.lease_ends = lease_ends
             self._queue.put_nowait(job)
-        return bool(fresh.events or claimed)
+        return bool(fresh.events or jobs)
 
     async def _worker(self) -> None:
         while True:

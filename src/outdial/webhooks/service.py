@@ -11,7 +11,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from outdial.api.errors import ApiError, not_found
 from outdial.api.pagination import PageParams, Pagination, paginate
 from outdial.store.types import utcnow
-from outdial.webhooks.delivery import ensure_org_secret
+from outdial.webhooks.jobs import ensure_org_secret
 from outdial.webhooks.models import WebhookAttempt, WebhookDelivery, WebhookEndpoint, WebhookOrgSecret
 from outdial.webhooks.outbox import CALLBACK, new_message_id
 from outdial.webhooks.payloads import sample_payload

@@ -19,6 +19,8 @@ from dataclasses import dataclass
 import httpcore
 import httpx
 
+from outdial.webhooks.netstream import open_tcp
+
 Origin = tuple[bytes, bytes, int | None]  # scheme, host, port
 
 
@@ -35,7 +37,6 @@ class PinnedBackend(httpcore.AsyncNetworkBackend):
     """Dials the pinned addresses of a host, in order, instead of resolving it."""
 
     def __init__(self) -> None:
-        self._inner = httpcore.AnyIOBackend()
         self._pins: dict[tuple[str, int], tuple[str, ...]] = {}
 
     def pin(self, host: str, port: int, addresses: Iterable[str]) -> None:
@@ -58,7 +59,7 @@ class PinnedBackend(httpcore.AsyncNetworkBackend):
         last: Exception | None = None
         for address in addresses:
             try:
-                return await self._inner.connect_tcp(
+                return await open_tcp(
                     address,
                     port,
                     timeout=timeout,
@@ -79,7 +80,7 @@ class PinnedBackend(httpcore.AsyncNetworkBackend):
         raise httpcore.ConnectError("webhooks never use unix sockets")
 
     async def sleep(self, seconds: float) -> None:
-        await self._inner.sleep(seconds)
+        await asyncio.sleep(seconds)
 
 
 class _ResponseStream(httpx.AsyncByteStream):
