@@ -34,7 +34,9 @@ _MAX_GRAMMARS = 64  # compiled grammars kept per decoder
 # The general model with default settings decodes at RTF ≈ 0.4–0.6 and finalizes in 20–300 ms, on the
 # event loop (the decoder holds the GIL). Narrow beams and no second pass: RTF ≈ 0.07, finalize ≤ 2 ms;
 # its words were no worse on telephone audio, where they are poor anyway (use a cloud STT for free text).
-_FAST_LM: dict[str, object] = {
+# The same beams serve grammars well: 87–90 % of answers right and ~1 ms finalize here, against 60 %
+# (phantom trailing words) and ~10 ms with the default beams.
+_FAST_SEARCH: dict[str, object] = {
     "fwdflat": False,
     "bestpath": False,
     "maxhmmpf": 2000,
@@ -74,16 +76,15 @@ def _rms(pcm: bytes) -> float:
 
 
 class _PooledDecoder:
-    """A decoder with its compiled grammar searches, reused across sessions (creating one takes 0.1–0.4 s)."""
+    """A decoder with its compiled grammar searches, reused across sessions. Two kinds: grammar only
+    (27 MB, 0.1 s to load) and with the general model for free text (91 MB, 0.4 s)."""
 
-    def __init__(self, free_text: bool) -> None:
-        kwargs: dict[str, object] = {"loglevel": "FATAL"}
-        if free_text:
-            kwargs.update(_FAST_LM)
-        else:
+    def __init__(self, with_lm: bool) -> None:
+        kwargs: dict[str, object] = {"loglevel": "FATAL", **_FAST_SEARCH}
+        if not with_lm:
             kwargs["lm"] = None
         self.decoder = Decoder(**kwargs)
-        self.free_text = free_text
+        self.with_lm = with_lm
         self._searches: OrderedDict[str, tuple[str, Grammar | None]] = OrderedDict()
         self._compiled = 0
 
@@ -126,20 +127,19 @@ class _PooledDecoder:
         log.info("pocketsphinx: %r is not in the dictionary; using espeak's guess /%s/", word, phones)
         return True
 
-    def use_language_model(self) -> bool:
-        if not self.free_text:
-            return False
+    def use_language_model(self) -> None:
         self.decoder.activate_search(None)
-        return True
 
 
 class _Pool:
-    """Idle decoders per kind (with or without the general model).
+    """Idle decoders of each kind, shared by every call of the process.
 
-    Loading a decoder holds the GIL for much of its 0.1–0.4 s; on a helper thread the event loop still
-    stalls (~0.1 s measured) but far less than loading inline. So each new recognizer (built per call,
-    while the phone rings) makes sure one decoder is idle or loading, and ``take`` waits for a load in
-    flight rather than starting a second one; it loads inline only when none is ready or coming.
+    A decoder is held only while the callee speaks (a recognition session per turn), so the pool grows
+    to the most turns heard at once. Loading holds the GIL for much of its 0.1–0.4 s: on a helper thread
+    the event loop still stalls (~0.1 s measured) but far less than loading inline. So a new recognizer
+    (built per call, while the phone rings) and every ``take`` that empties the pool start loading a
+    spare in the background; ``take`` waits for a load in flight and loads inline only when none is
+    ready or coming.
     """
 
     def __init__(self) -> None:
@@ -147,34 +147,41 @@ class _Pool:
         self._loading: dict[bool, int] = {True: 0, False: 0}
         self._ready = threading.Condition()
 
-    def take(self, free_text: bool) -> _PooledDecoder:
+    def take(self, with_lm: bool) -> _PooledDecoder:
         with self._ready:
-            while not self._idle[free_text] and self._loading[free_text]:
+            while not self._idle[with_lm] and self._loading[with_lm]:
                 self._ready.wait()
-            found = self._idle[free_text].pop() if self._idle[free_text] else None
-        return found or _PooledDecoder(free_text)
+            found = self._idle[with_lm].pop() if self._idle[with_lm] else None
+        decoder = found or _PooledDecoder(with_lm)
+        self.load_spare(with_lm)
+        return decoder
 
     def give(self, decoder: _PooledDecoder) -> None:
         with self._ready:
-            self._idle[decoder.free_text].append(decoder)
+            self._idle[decoder.with_lm].append(decoder)
             self._ready.notify_all()
 
-    def load_spare(self, free_text: bool) -> None:
+    def load_spare(self, with_lm: bool) -> None:
         """Start loading a decoder in the background unless one is idle or already loading."""
         with self._ready:
-            if self._idle[free_text] or self._loading[free_text]:
+            if self._idle[with_lm] or self._loading[with_lm]:
                 return
-            self._loading[free_text] += 1
-        threading.Thread(target=self._load, args=(free_text,), name="pocketsphinx-load", daemon=True).start()
+            self._loading[with_lm] += 1
+        threading.Thread(target=self._load, args=(with_lm,), name="pocketsphinx-load", daemon=True).start()
 
-    def _load(self, free_text: bool) -> None:
+    def _load(self, with_lm: bool) -> None:
         try:
-            decoder = _PooledDecoder(free_text)
+            decoder = _PooledDecoder(with_lm)
         finally:
             with self._ready:
-                self._loading[free_text] -= 1
+                self._loading[with_lm] -= 1
                 self._ready.notify_all()
         self.give(decoder)
+
+    @property
+    def loading(self) -> int:
+        with self._ready:
+            return sum(self._loading.values())
 
 
 _pool = _Pool()
@@ -185,11 +192,10 @@ class PocketsphinxSession:
 
     sample_rate = SAMPLE_RATE
 
-    def __init__(self, pooled: _PooledDecoder, expected: Sequence[str] | None) -> None:
+    def __init__(self, pooled: _PooledDecoder | None, grammar: Grammar | None) -> None:
         self._pooled = pooled
-        self._decoder = pooled.decoder
-        self.grammar = pooled.grammar(expected) if expected else None
-        self.mode = "grammar" if self.grammar else ("lm" if pooled.use_language_model() else "none")
+        self.grammar = grammar
+        self.mode = "none" if pooled is None else "grammar" if grammar is not None else "lm"
         self._events: asyncio.Queue[Partial | Final | None] = asyncio.Queue()
         self._in_utt = False
         self._since_partial = 0
@@ -200,6 +206,10 @@ class PocketsphinxSession:
         self._held = bytearray()
         self._quiet = 0  # bytes of quiet since the last audible frame
 
+    def _decoder(self) -> Decoder:
+        assert self._pooled is not None
+        return self._pooled.decoder
+
     def _filled(self, pcm: bytes) -> bytes:
         samples = np.frombuffer(pcm, dtype="<i2").astype(np.int32)
         n, start = len(samples), self._fill_at
@@ -208,7 +218,7 @@ class PocketsphinxSession:
         return np.clip(samples + _FILL[idx], -32768, 32767).astype("<i2").tobytes()
 
     def feed(self, pcm: bytes) -> None:
-        if self._closed or self.mode == "none" or not pcm:
+        if self._closed or self._pooled is None or not pcm:
             return
         # The audible/quiet decisions below are per 20 ms, whatever size the caller feeds.
         for start in range(0, len(pcm) // 2 * 2, _FRAME_BYTES):
@@ -224,7 +234,7 @@ class PocketsphinxSession:
             if _rms(pcm) < _START_RMS:
                 return
             pcm, self._preroll = bytes(self._preroll), bytearray()
-            self._decoder.start_utt()
+            self._decoder().start_utt()
             self._in_utt = True
             self._since_partial = 0
             self._last_partial = ""
@@ -243,11 +253,11 @@ class PocketsphinxSession:
         self._decode(pcm)
 
     def _decode(self, pcm: bytes) -> None:
-        self._decoder.process_raw(self._filled(pcm), False, False)
+        self._decoder().process_raw(self._filled(pcm), False, False)
         self._since_partial += len(pcm)
         if self._since_partial >= _PARTIAL_EVERY:
             self._since_partial = 0
-            hyp = self._decoder.hyp()
+            hyp = self._decoder().hyp()
             text = hyp.hypstr if hyp is not None else ""
             if text and text != self._last_partial:
                 self._last_partial = text
@@ -260,13 +270,13 @@ class PocketsphinxSession:
 
     def _end_utterance(self) -> Final:
         self._preroll.clear()
-        if not self._in_utt:
+        if not self._in_utt or self._pooled is None:
             return Final("", 0.0)
         self._in_utt = False
         self._held.clear()
         self._quiet = 0
-        self._decoder.end_utt()
-        hyp = self._decoder.hyp()
+        self._decoder().end_utt()
+        hyp = self._decoder().hyp()
         if hyp is None or not hyp.hypstr:
             return Final("", 0.0)
         confidence = min(max(float(hyp.prob), 0.0), 1.0)
@@ -283,10 +293,11 @@ class PocketsphinxSession:
         if self._closed:
             return
         self._closed = True
-        if self._in_utt:
-            self._decoder.end_utt()
-            self._in_utt = False
-        _pool.give(self._pooled)
+        if self._pooled is not None:
+            if self._in_utt:
+                self._pooled.decoder.end_utt()
+                self._in_utt = False
+            _pool.give(self._pooled)
         self._events.put_nowait(None)
 
 
@@ -296,9 +307,22 @@ class PocketsphinxSTT:
 
     def __init__(self, free_text: bool = True) -> None:
         self.free_text = free_text
-        _pool.load_spare(free_text)  # load while the phone rings, not on the first utterance
+        # load while the phone rings, not on the first utterance
+        _pool.load_spare(with_lm=False)
+        if free_text:
+            _pool.load_spare(with_lm=True)
 
     def open(self, *, expected: Sequence[str] | None = None, language: str = "en-US") -> PocketsphinxSession:
         if not language.lower().startswith("en"):
             raise ValueError(f"the bundled pocketsphinx model is US English, not {language}")
-        return PocketsphinxSession(_pool.take(self.free_text), expected)
+        if expected:
+            pooled = _pool.take(with_lm=False)
+            grammar = pooled.grammar(expected)
+            if grammar is not None:
+                return PocketsphinxSession(pooled, grammar)
+            _pool.give(pooled)  # no phrase it can say: treat as free text
+        if not self.free_text:
+            return PocketsphinxSession(None, None)
+        pooled = _pool.take(with_lm=True)
+        pooled.use_language_model()
+        return PocketsphinxSession(pooled, None)
