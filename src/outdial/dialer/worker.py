@@ -126,6 +126,7 @@ class Worker:
         self._lateness = media_lateness_ms
         self._held: dict[str, Claimed] = {}  # claimed, not yet dialing
         self._live_reserved = 0  # admitted, their attempt task not yet started
+        self._starved = False  # the last claim was cut short: look again as soon as a call ends
         self._live: dict[str, _Live] = {}
         self._blocked: dict[tuple[str, str], float] = {}  # ("trunk"|"org", id) -> monotonic until
         self._trunk_gates: dict[str, asyncio.Lock] = {}
@@ -200,6 +201,7 @@ class Worker:
             admitted: list[admission.Admitted] = []
             claimed: list[Claimed] = []
             limit = min(self._free_slots(), self.settings.claim_batch)
+            self._starved = limit <= 0
             try:
                 if limit > 0:
                     admitted, claimed = await admission.claim_and_admit(
@@ -222,7 +224,8 @@ class Worker:
                 self._held[c.id] = c
                 self._spawn(self._dial(c), name=f"dial-{c.id}")
             if limit and len(admitted) + len(claimed) == limit:
-                continue  # there may be more due right now
+                self._starved = True  # there may be more due: claim again as slots free
+                continue
             await self._sleep(await self._idle_timeout())
 
     async def _idle_timeout(self) -> float:
@@ -254,7 +257,7 @@ class Worker:
         except Exception:
             log.exception("dialing call %s failed", admitted.call.id)
         finally:
-            self._wake.set()
+            self._slot_freed()
 
     async def _dial(self, claimed: Claimed) -> None:
         try:
@@ -271,6 +274,13 @@ class Worker:
             log.exception("dialing call %s failed", claimed.id)
         finally:
             self._held.pop(claimed.id, None)
+            self._slot_freed()
+
+    def _slot_freed(self) -> None:
+        # Claiming again is worth a transaction only if the last claim was cut short by capacity or
+        # by a full trunk/org that this call's end may have opened; otherwise NOTIFY and polls suffice.
+        if self._starved:
+            self._starved = False
             self._wake.set()
 
     async def _wait_for_slot(self, admitted: admission.Admitted) -> None:
@@ -354,9 +364,9 @@ class Worker:
             await writes.close()
         finally:
             self._live.pop(call.id, None)
-            if live.trunk_id:
-                self._blocked.pop(("trunk", live.trunk_id), None)
-            self._blocked.pop(("org", call.org_id), None)
+            for key in (("trunk", live.trunk_id or ""), ("org", call.org_id)):
+                if self._blocked.pop(key, None) is not None:
+                    self._starved = True
 
     async def _ring_timer(self, live: _Live) -> None:
         await asyncio.sleep(live.call.ring_timeout_seconds)
