@@ -12,7 +12,6 @@ from __future__ import annotations
 import asyncio
 import threading
 import time
-import warnings
 from pathlib import Path
 from typing import Any
 
@@ -49,13 +48,6 @@ from tests.support.procs import free_port
 
 # uvicorn's own answer to bytes that are not an HTTP request (e.g. a header value with a raw newline).
 INVALID_HTTP = "Invalid HTTP request received."
-# Failures found in other domains' routes and reported to their owners; while listed, such a failure is a
-# warning (with the full reproduction) instead of failing this test. Key: operation label; value: a
-# substring of the failure that identifies it, so any other failure of that operation still fails.
-KNOWN_ISSUES: dict[str, str] = {
-    # outdial.transcripts.links.verify: hmac.compare_digest raises TypeError on a non-ASCII signature.
-    "GET /v1/recordings/{call_id}": "ST101 Server error",
-}
 MAX_EXAMPLES = {GenerationMode.POSITIVE: 12, GenerationMode.NEGATIVE: 6}
 CHECKS = [
     not_a_server_error,
@@ -174,11 +166,7 @@ async def test_every_operation_conforms_and_never_fails_with_5xx(
             assert (await probe.get("/openapi.json")).status_code == 200
         calls, failures = await asyncio.to_thread(_run, server.base_url, tenant.headers)
 
-    known = [f for f in failures if any(f.startswith(op) and sig in f for op, sig in KNOWN_ISSUES.items())]
-    for failure in known:
-        warnings.warn(f"known issue, reported to its owner: {failure}", stacklevel=1)
-    unexpected = [f for f in failures if f not in known]
-    assert not unexpected, "\n\n".join(unexpected)
+    assert not failures, "\n\n".join(failures)
     assert calls >= 100, calls  # the run really happened
     assert await count_calls(db, tenant.org_id) > 1  # the create examples were accepted (202 checked)
 

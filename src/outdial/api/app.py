@@ -5,8 +5,10 @@ from __future__ import annotations
 import importlib
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from typing import Any
 
 from fastapi import FastAPI
+from fastapi.openapi.utils import get_openapi
 
 from outdial import __version__
 from outdial.api.errors import install_error_handlers
@@ -83,4 +85,34 @@ def create_app(
         return {"status": "ok"}
 
     _include_routers(app)
+    app.openapi = lambda: _openapi(app)  # type: ignore[method-assign]
     return app
+
+
+def _openapi(app: FastAPI) -> dict[str, Any]:
+    """The spec without FastAPI's automatic 422: request validation answers 400 with our envelope."""
+    if app.openapi_schema is None:
+        schema = get_openapi(
+            title=app.title, version=app.version, description=app.description, routes=app.routes
+        )
+        for path in schema.get("paths", {}).values():
+            for operation in path.values():
+                responses = operation.get("responses", {})
+                ref = str(
+                    responses.get("422", {}).get("content", {}).get("application/json", {}).get("schema")
+                )
+                if "HTTPValidationError" in ref:
+                    del responses["422"]
+                    responses.setdefault(
+                        "400",
+                        {
+                            "description": "Invalid request",
+                            "content": {
+                                "application/json": {"schema": {"$ref": "#/components/schemas/ErrorEnvelope"}}
+                            },
+                        },
+                    )
+        for name in ("HTTPValidationError", "ValidationError"):
+            schema.get("components", {}).get("schemas", {}).pop(name, None)
+        app.openapi_schema = schema
+    return app.openapi_schema

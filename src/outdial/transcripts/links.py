@@ -95,4 +95,7 @@ def verify(
     """True when ``signature`` is ours for this call and ``expires`` is still in the future."""
     if expires < int(now if now is not None else time.time()):
         return False
-    return hmac.compare_digest(sign(settings, call_id, expires), signature)
+    # Bytes, not str: compare_digest refuses a str with non-ASCII characters (a forged link may hold any).
+    return hmac.compare_digest(
+        sign(settings, call_id, expires).encode(), signature.encode("utf-8", "replace")
+    )
