@@ -10,6 +10,8 @@ $(STAMP): pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install -q --upgrade pip
 	$(BIN)/python -m pip install -q -e '.[dev]'
+	# silero-vad's wheel carries the ONNX model; --no-deps keeps torch out (we run it on onnxruntime).
+	$(BIN)/python -m pip install -q --no-deps 'silero-vad>=5'
 	@touch $(STAMP)
 
 demo: $(STAMP)
