@@ -31,8 +31,8 @@ def _env(tmp_path: Path) -> dict[str, str]:
     return env
 
 
-def _port_is_free(port: int) -> bool:
-    with socket.socket() as s:
+def _port_is_free(port: int, kind: socket.SocketKind = socket.SOCK_STREAM) -> bool:
+    with socket.socket(socket.AF_INET, kind) as s:
         try:
             s.bind(("127.0.0.1", port))
         except OSError:
@@ -96,8 +96,9 @@ def test_demo_places_a_call_end_to_end_then_runs_again_serving_a_tour(tmp_path: 
     assert recording.is_file() and recording.stat().st_size > 50_000 and data in recording.parents
     assert DONE_LINE in out
     # Everything it started is gone: its API port is free again.
-    port = int(_line(out, "outdial is running at").split(":")[2].split()[0])
-    assert _port_is_free(port)
+    running = _line(out, "outdial is running at")
+    assert _port_is_free(int(running.split(":")[2].split()[0]))
+    assert _port_is_free(int(running.rsplit(":", 1)[1]), socket.SOCK_DGRAM)  # the callee's SIP port
 
     # Again on the same data dir, the callee confirming this time, and serving on afterwards.
     require_tool("curl", "apt-get install curl")

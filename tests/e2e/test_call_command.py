@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import os
 import sys
 from pathlib import Path
@@ -46,7 +47,7 @@ async def test_call_command_places_follows_and_exits_by_how_the_call_ended(tmp_p
 
         answered = await outdial("call", *common, "--to", TO_NUMBER, "--key", stack.api_key, "--wait")
         busy = await outdial(
-            "call", *common, "--to", BUSY_NUMBER, "--wait", env={"OUTDIAL_API_KEY": stack.api_key}
+            "call", *common, "--to", BUSY_NUMBER, "--wait", "--json", env={"OUTDIAL_API_KEY": stack.api_key}
         )
         queued = await outdial("call", *common, "--to", TO_NUMBER, env={"OUTDIAL_API_KEY": stack.api_key})
         refused = await outdial("call", *common, "--to", TO_NUMBER, "--key", "od_not_a_key")
@@ -61,7 +62,8 @@ async def test_call_command_places_follows_and_exits_by_how_the_call_ended(tmp_p
 
     code, out, err = busy
     assert code == 1, out + err
-    assert "Call ended: busy (busy)" in out and "(none: the call was not answered)" in out
+    ended = json.loads(out)  # --json: only the final call object
+    assert (ended["status"], ended["end_reason"], ended["to_number"]) == ("busy", "busy", BUSY_NUMBER)
 
     code, out, _ = queued
     assert code == 0 and out.startswith("call ") and out.split()[2] in ("queued", "dialing", "ringing")
