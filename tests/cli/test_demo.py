@@ -66,6 +66,22 @@ def test_demo_refuses_a_data_dir_it_did_not_make(tmp_path: Path) -> None:
     assert (data / "outdial.db").read_text() == "not the demo's"
 
 
+def test_demo_refuses_a_taken_port_with_a_message(tmp_path: Path) -> None:
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        refused = subprocess.run(
+            [*CLI, "demo", "--data-dir", str(tmp_path / "d"), "--port", str(port)],
+            env=_env(tmp_path),
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+    assert refused.returncode == 1, refused.stderr
+    assert f"cannot listen on 127.0.0.1:{port}" in refused.stdout and "Traceback" not in refused.stderr
+
+
 def test_demo_places_a_call_end_to_end_then_runs_again_serving_a_tour(tmp_path: Path) -> None:
     data = tmp_path / "demo-data"
     started = time.monotonic()

@@ -42,10 +42,17 @@ def fresh_data_dir(path: Path) -> None:
     (path / MARKER).write_text("made by `outdial demo`; emptied on its next run\n")
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
+def listen(port: int | None) -> socket.socket:
+    """The API's listening socket, bound before the server starts: a free port unless one is asked
+    for, and a taken port is a clear error instead of uvicorn exiting the process."""
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    try:
+        sock.bind(("127.0.0.1", port or 0))
+    except OSError as exc:
+        sock.close()
+        raise DemoError(f"cannot listen on 127.0.0.1:{port}: {exc.strerror}; pick another --port") from None
+    return sock
 
 
 def demo_settings(data_dir: Path, port: int) -> Settings:
@@ -108,13 +115,13 @@ class DemoStack:
         await asyncio.shield(self.server_task)
 
 
-async def _start(server: uvicorn.Server, within: float = 30.0) -> asyncio.Task[None]:
-    task = asyncio.create_task(server.serve(), name="outdial-demo-server")
+async def _start(server: uvicorn.Server, sock: socket.socket, within: float = 30.0) -> asyncio.Task[None]:
+    task = asyncio.create_task(server.serve(sockets=[sock]), name="outdial-demo-server")
     deadline = time.monotonic() + within
     while not server.started:
         if task.done():
             task.result()
-            raise DemoError("the service stopped while starting (is the port taken?)")
+            raise DemoError("the service stopped while starting; see the messages above")
         if time.monotonic() > deadline:
             server.should_exit = True
             await task
@@ -125,10 +132,15 @@ async def _start(server: uvicorn.Server, within: float = 30.0) -> asyncio.Task[N
 
 @contextlib.asynccontextmanager
 async def running(data_dir: Path, persona: Persona, *, port: int | None = None) -> AsyncIterator[DemoStack]:
-    settings = demo_settings(data_dir, port or free_port())
-    api_key = await demo_key(settings)
-    server = _Server(make_server(settings, with_background=True).config)
-    server_task = await _start(server)
+    sock = listen(port)
+    try:
+        settings = demo_settings(data_dir, int(sock.getsockname()[1]))
+        api_key = await demo_key(settings)
+        server = _Server(make_server(settings, with_background=True).config)
+        server_task = await _start(server, sock)
+    except BaseException:
+        sock.close()
+        raise
     try:
         async with SimulatedCallee.start(
             persona, host="127.0.0.1", port=0, record_dir=data_dir / "callee"
@@ -138,3 +150,4 @@ async def running(data_dir: Path, persona: Persona, *, port: int | None = None) 
         server.should_exit = True
         with contextlib.suppress(asyncio.CancelledError):
             await server_task
+        sock.close()
