@@ -18,7 +18,7 @@ import pytest
 from outdial.demo.run import DONE_LINE
 from tests.support.procs import OwnedProcess, require_tool
 
-pytestmark = [pytest.mark.interop, pytest.mark.timeout(240)]
+pytestmark = [pytest.mark.slow, pytest.mark.timeout(240)]
 
 CLI = [sys.executable, "-c", "from outdial.cli import main; main()"]
 BUDGET_S = 60  # the promise: a finished demo in under a minute after install

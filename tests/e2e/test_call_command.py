@@ -12,7 +12,7 @@ import pytest
 
 from tests.e2e.harness import FROM_NUMBER, TO_NUMBER, persona, running_stack
 
-pytestmark = [pytest.mark.interop, pytest.mark.timeout(120)]
+pytestmark = [pytest.mark.slow, pytest.mark.timeout(120)]
 
 CLI = [sys.executable, "-c", "from outdial.cli import main; main()"]
 BUSY_NUMBER = "+14155550198"

@@ -19,7 +19,7 @@ from tests.e2e.harness import TO_NUMBER, persona, running_stack
 from tests.support.procs import free_port
 from tests.webhooks.receiver import Receiver
 
-pytestmark = [pytest.mark.interop, pytest.mark.timeout(90)]
+pytestmark = [pytest.mark.slow, pytest.mark.timeout(90)]
 
 WEBHOOKS = ["call.queued", "call.ringing", "call.answered", "call.ended"]
 CONFIRM_FLOW = {

@@ -15,7 +15,7 @@ import pytest
 from outdial.sip import IncomingCall, UserAgent
 from tests.e2e.harness import ShiftedClock, persona, running_stack
 
-pytestmark = [pytest.mark.interop, pytest.mark.timeout(90)]
+pytestmark = [pytest.mark.slow, pytest.mark.timeout(90)]
 
 SAY_AND_HANG_UP = {
     "first_message": "Hello, this is a short test call.",
