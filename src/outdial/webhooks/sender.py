@@ -22,7 +22,6 @@ import ssl
 import time
 import uuid
 
-import httpx
 from sqlalchemy import update
 from sqlalchemy.exc import DBAPIError, OperationalError
 
@@ -74,7 +73,6 @@ class WebhookSender:
         self._idle = asyncio.Event()  # set whenever _busy drops to zero
         self._results: list[Outcome] = []
         self._oldest_result = 0.0
-        self._client: httpx.AsyncClient | None = None
         self._last_purge = 0.0
         self.sent = 0  # attempts made by this sender (for benchmarks and logs)
 
@@ -87,20 +85,15 @@ class WebhookSender:
         self._wake.set()
 
     async def run(self) -> None:
-        timeout = httpx.Timeout(self.ws.timeout_seconds)
-        async with httpx.AsyncClient(
-            transport=self.transport, timeout=timeout, follow_redirects=False, trust_env=False
-        ) as client:
-            self._client = client
-            workers = [
-                asyncio.create_task(self._worker(), name=f"webhook-worker-{i}")
-                for i in range(self.ws.concurrency)
-            ]
-            try:
-                await self._loop()
-            finally:
-                await self._shutdown(workers)
-                self._client = None
+        workers = [
+            asyncio.create_task(self._worker(), name=f"webhook-worker-{i}")
+            for i in range(self.ws.concurrency)
+        ]
+        try:
+            await self._loop()
+        finally:
+            await self._shutdown(workers)
+            await self.transport.aclose()
 
     @property
     def _pending(self) -> int:
@@ -167,11 +160,9 @@ class WebhookSender:
                 self._wake.set()
 
     async def _attempt(self, job: Job) -> Outcome:
-        assert self._client is not None
         if job.canceled:
             return Outcome(job, None, Decision("canceled", error=job.canceled))
         result = await send(
-            self._client,
             self.transport,
             job,
             self.ws,
