@@ -154,6 +154,25 @@ async def test_a_name_the_dictionary_lacks_is_still_recognized(speak: Speak) -> 
     await session.close()
 
 
+async def test_an_answer_that_goes_on_past_the_expected_phrase_keeps_the_phrase(speak: Speak) -> None:
+    from outdial.agent.brains.intents import NoIntent, OptOutIntent, YesIntent
+
+    # what the flow brain expects at a yes/no step
+    yes_no = [*YesIntent().phrases(), *NoIntent().phrases(), *OptOutIntent().phrases()]
+    session = PocketsphinxSTT(free_text=False).open(expected=yes_no)
+    final, _ = await utterance(session, telephone(await speak("yes I will be there", rate=160)))
+    await session.close()
+    assert final.text in ("yes", "yeah", "yep") and 0 < final.confidence <= 0.5
+
+
+def test_the_leading_phrase_of_a_hypothesis() -> None:
+    grammar = compile_grammar(["Yes", "yes please", "No"], lambda w: True)
+    assert grammar is not None
+    assert grammar.leading_phrase("yes please no") == "yes please"
+    assert grammar.leading_phrase("no i") == "No"
+    assert grammar.leading_phrase("maybe") is None
+
+
 async def test_finalize_without_audio_is_an_empty_final() -> None:
     session = PocketsphinxSTT().open(expected=["yes"])
     assert await session.finalize() == Final("", 0.0)

@@ -62,6 +62,15 @@ class Grammar:
                 return self.phrases[min(longer, key=len)], False
         return hypothesis, False
 
+    def leading_phrase(self, hypothesis: str) -> str | None:
+        """The expected phrase a hypothesis starts with (the longest one), as the caller wrote it."""
+        words = hypothesis.split()
+        for cut in range(len(words), 0, -1):
+            spoken = " ".join(words[:cut])
+            if spoken in self.phrases:
+                return self.phrases[spoken]
+        return None
+
 
 def compile_grammar(expected: Sequence[str], known: Callable[[str], bool]) -> Grammar | None:
     """A grammar of one or two expected phrases without the words ``known`` rejects; None if none is left."""

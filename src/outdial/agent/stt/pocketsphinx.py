@@ -67,6 +67,7 @@ _FILL = _high_band_noise()
 _START_RMS = 60.0  # about -55 dBFS: line noise stays below, any voice is above
 _PREROLL_BYTES = SAMPLE_RATE * 2 * 300 // 1000  # 300 ms kept from before the first audible frame
 _FRAME_BYTES = SAMPLE_RATE * 2 * 20 // 1000
+_FALLBACK_CONFIDENCE = 0.2
 _TAIL_BYTES = SAMPLE_RATE * 2 * 250 // 1000  # 250 ms of the quiet after the last audible frame
 
 
@@ -205,6 +206,7 @@ class PocketsphinxSession:
         self._preroll = bytearray()
         self._held = bytearray()
         self._quiet = 0  # bytes of quiet since the last audible frame
+        self._answered: str | None = None  # the expected phrase a complete partial began with
 
     def _decoder(self) -> Decoder:
         assert self._pooled is not None
@@ -262,6 +264,8 @@ class PocketsphinxSession:
             if text and text != self._last_partial:
                 self._last_partial = text
                 self._events.put_nowait(Partial(text))
+                if self.grammar is not None and self.grammar.match(text)[1]:
+                    self._answered = self.grammar.leading_phrase(text)
 
     async def finalize(self) -> Final:
         final = self._end_utterance()
@@ -277,8 +281,12 @@ class PocketsphinxSession:
         self._quiet = 0
         self._decoder().end_utt()
         hyp = self._decoder().hyp()
+        answered, self._answered = self._answered, None
         if hyp is None or not hyp.hypstr:
-            return Final("", 0.0)
+            # The callee said an expected phrase and then more ("yes I will be there"): the search
+            # matched the phrase, then found no way through the grammar for the rest and ends empty.
+            # The phrase it had matched stands, with a low confidence.
+            return Final(answered, _FALLBACK_CONFIDENCE) if answered else Final("", 0.0)
         confidence = min(max(float(hyp.prob), 0.0), 1.0)
         if self.grammar is None:
             return Final(hyp.hypstr, confidence)
