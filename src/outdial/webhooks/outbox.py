@@ -10,6 +10,7 @@ New deliveries are created already claimed by the sender that made them, so it c
 
 from __future__ import annotations
 
+import logging
 import secrets
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -27,7 +28,9 @@ from outdial.store.types import utcnow
 from outdial.webhooks.config import WebhookSettings
 from outdial.webhooks.jobs import Job, endpoint_secrets, insert_ignoring_conflicts, org_signing_secrets
 from outdial.webhooks.models import WebhookCursor, WebhookDelivery, WebhookEndpoint
-from outdial.webhooks.payloads import event_payload
+from outdial.webhooks.payloads import event_payload, minimal_payload
+
+log = logging.getLogger("outdial.webhooks")
 
 CURSOR = "fanout"
 CALLBACK = "callback"
@@ -182,7 +185,13 @@ async def _create_deliveries(
             targets.append((CALLBACK, None, call.callback_url))
         if not targets:
             continue
-        payload = event_payload(ev, call, attempts.get(call.id, []), settings)
+        try:
+            payload = event_payload(ev, call, attempts.get(call.id, []), settings)
+        except ValueError:
+            # A call row the serializer rejects must not stall the outbox for everyone behind it:
+            # send what the event itself says, and log the bug.
+            log.exception("call %s could not be serialized for event %s", call.id, ev.id)
+            payload = minimal_payload(ev, call)
         for target_key, endpoint_id, url in targets:
             rows.append(
                 {

@@ -39,6 +39,19 @@ def event_payload(
     return {"type": event.type, "timestamp": iso(event.created_at), "data": data}
 
 
+def minimal_payload(event: CallEvent, call: Call) -> dict[str, Any]:
+    """The event without the full call record (when that record cannot be serialized)."""
+    data = {
+        "id": call.id,
+        "status": event.status,
+        "end_reason": event.end_reason,
+        "previous_status": event.from_status,
+        "metadata": call.request_metadata,
+        "request_metadata": call.request_metadata,
+    }
+    return {"type": event.type, "timestamp": iso(event.created_at), "data": data}
+
+
 def sample_payload(event_type: str, org_id: str, at: datetime) -> dict[str, Any]:
     """What ``POST /v1/webhook-endpoints/{id}/test`` sends: the shape of a real event, marked test."""
     ended = event_type == "call.ended"

@@ -112,6 +112,11 @@ class WebhookSender:
                 # nothing was committed, so the next round simply tries again.
                 log.warning("webhook sender round failed: %s", exc)
                 took = False
+            except Exception:
+                # A bug must not stop delivery for good: log it, back off, try again.
+                log.exception("webhook sender round crashed")
+                took = False
+                await asyncio.sleep(1.0)
             if took and self._queue.qsize() < self.ws.concurrency:
                 continue  # more may be waiting: keep the queue fed
             self._wake.clear()
