@@ -52,7 +52,7 @@ async def place_call(
         if not wait:
             return 0, created
         console.print(f"call {created['id']} {created['status']} → {body['to_number']}")
-        call = await follow(api, created["id"], console, within=within)
+        call = await follow(api, created["id"], console, within=within, initial=created["status"])
         if call["status"] not in TERMINAL:
             console.print(f"[red]the call has not ended after {within:.0f} s ({call['status']})[/red]")
             return 1, call

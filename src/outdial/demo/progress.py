@@ -85,9 +85,17 @@ async def follow(
     poll_seconds: float = 0.2,
     within: float | None = None,
     notes: Notes | None = None,
+    initial: str | None = None,
 ) -> dict[str, Any]:
-    """Poll the call until it ends (or ``within`` seconds pass); returns its last state."""
+    """Poll the call until it ends (or ``within`` seconds pass); returns its last state.
+
+    ``initial``: the status ``POST /v1/calls`` answered, shown first (the dialer may be quicker
+    than the first poll)."""
     timeline = Timeline()
+    if initial is not None:
+        timeline.saw(initial)
+        if not console.is_terminal:
+            console.print(status_line(0.0, initial, {}))
     deadline = None if within is None else time.monotonic() + within
     printed_notes = 0
     call: dict[str, Any] = {}

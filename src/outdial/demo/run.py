@@ -16,12 +16,14 @@ from rich.console import Console
 from outdial.callee import SimulatedCallee
 from outdial.demo import script
 from outdial.demo.client import TERMINAL, ApiError, OutdialClient
+from outdial.demo.hooks import WebhookInbox
 from outdial.demo.progress import follow
 from outdial.demo.stack import DemoError, DemoStack, fresh_data_dir, running
 from outdial.demo.summary import print_summary
 from outdial.demo.tour import Provisioned, render
 
 DONE_LINE = "Demo finished"
+WEBHOOK_EVENTS = ["call.queued", "call.ringing", "call.answered", "call.ended"]
 
 
 @dataclass(frozen=True)
@@ -67,7 +69,7 @@ async def provision(api: OutdialClient, stack: DemoStack, console: Console) -> P
         }
     )
     _ok(console, f"POST /v1/calls             call {call['id']} {call['status']} → {script.CALLEE_NUMBER}")
-    return Provisioned(trunk_id=trunk["id"], agent_id=agent["id"], number_id=number["id"], call_id=call["id"])
+    return Provisioned(trunk["id"], agent["id"], number["id"], call["id"], call["status"])
 
 
 def callee_notes(callee: SimulatedCallee) -> list[str]:
@@ -78,6 +80,36 @@ def callee_notes(callee: SimulatedCallee) -> list[str]:
             notes.append("(simulated callee) picked up")
         notes += [f"(simulated callee) said “{said.text}”" for said in call.said]
     return notes
+
+
+class LiveNotes:
+    """Side notes under the live status, in the order they happened: the callee's view and the
+    webhooks that arrived (append-only, so a plain log prints each once)."""
+
+    def __init__(self, callee: SimulatedCallee, inbox: WebhookInbox) -> None:
+        self.callee = callee
+        self.inbox = inbox
+        self.lines: list[str] = []
+        self._callee_seen = 0
+        self._hooks_seen = 0
+
+    def __call__(self) -> list[str]:
+        from_callee = callee_notes(self.callee)
+        self.lines += from_callee[self._callee_seen :]
+        self._callee_seen = len(from_callee)
+        for d in self.inbox.deliveries[self._hooks_seen :]:
+            check = "signature verified" if d.verified else "BAD SIGNATURE"
+            self.lines.append(f"(webhook) {d.type} delivered, {check}")
+        self._hooks_seen = len(self.inbox.deliveries)
+        return self.lines
+
+
+async def subscribe(api: OutdialClient, inbox: WebhookInbox, console: Console) -> None:
+    endpoint = await api.request(
+        "POST", "/v1/webhook-endpoints", json={"url": inbox.url, "events": WEBHOOK_EVENTS}
+    )
+    inbox.secret = endpoint["secret"]
+    _ok(console, f"POST /v1/webhook-endpoints  signed call events → {inbox.url}")
 
 
 async def _end_late_call(api: OutdialClient, call: dict[str, Any], console: Console) -> dict[str, Any]:
@@ -115,21 +147,20 @@ async def _run(options: DemoOptions, console: Console) -> int:
             f"outdial is running at {stack.base_url} (API + dialer + webhook sender, "
             f"SQLite in {options.data_dir}); simulated callee on udp:{stack.callee.address}"
         )
-        async with OutdialClient(stack.base_url, stack.api_key) as api:
+        async with OutdialClient(stack.base_url, stack.api_key) as api, WebhookInbox() as inbox:
+            await subscribe(api, inbox, console)
             made = await provision(api, stack, console)
             console.print("\nFollowing the call (GET /v1/calls/{id}):")
+            notes = LiveNotes(stack.callee, inbox)
             call = await follow(
-                api,
-                made.call_id,
-                console,
-                within=options.call_timeout,
-                notes=lambda: callee_notes(stack.callee),
+                api, made.call_id, console, within=options.call_timeout, notes=notes, initial=made.call_status
             )
             if call["status"] not in TERMINAL:
                 call = await _end_late_call(api, call, console)
+            await inbox.wait_for("call.ended", within=5)  # delivered just after the call ended
             transcript = await api.transcript(made.call_id) if call.get("answered_at") else None
             recording = stack.recording_of(made.call_id, max(1, int(call.get("attempt_count") or 1)))
-            print_summary(console, call, transcript, recording_file=recording)
+            print_summary(console, call, transcript, recording_file=recording, webhooks=inbox.deliveries)
             console.print(
                 f"\n{DONE_LINE} in {time.monotonic() - began:.1f} s: the call ended {call['status']}."
             )

@@ -53,8 +53,9 @@ AGENT: dict[str, Any] = {
     },
 }
 
-# No commas: espeak pauses at one, and a pause after "no" is a complete answer to the agent's ear.
-RESCHEDULE_REPLIES = ["no I can't", "how about friday", "two thirty pm"]
+# Each reply is a whole phrase the agent expects, with nothing complete before its end: after "no" in
+# "no, I can't" a short pause already ends the callee's turn (early endpoint), and the rest barges in.
+RESCHEDULE_REPLIES = ["I can't", "how about friday", "two thirty pm"]
 CONFIRM_REPLIES = ["yes"]
 
 

@@ -66,6 +66,7 @@ def demo_settings(data_dir: Path, port: int) -> Settings:
         sip_host="127.0.0.1",
         sip_port=0,
         log_level="warning",
+        allow_private_webhooks=True,  # the demo's own webhook receiver listens on loopback
     )
 
 

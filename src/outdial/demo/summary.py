@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import statistics
+from collections.abc import Sequence
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -12,6 +13,7 @@ from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
+from outdial.demo.hooks import Delivery
 from outdial.demo.progress import STATUS_STYLE
 
 ROLE_STYLE = {"agent": "bold blue", "user": "bold magenta"}
@@ -56,6 +58,7 @@ def print_summary(
     transcript: dict[str, Any] | None,
     *,
     recording_file: Path | None = None,
+    webhooks: Sequence[Delivery] | None = None,
 ) -> None:
     status = str(call["status"])
     head = Text("Call ended: ", style="bold")
@@ -97,6 +100,18 @@ def print_summary(
         for label, value in latency:
             grid.add_row(f"  {label}", value)
         console.print(grid)
+
+    if webhooks is not None:
+        console.print(
+            Text(
+                "\nWebhooks (Standard Webhooks signatures, checked with the endpoint's secret)",
+                style="bold underline",
+            )
+        )
+        for d in webhooks:
+            console.print(f"  {d.type:<14} {'signature verified' if d.verified else 'BAD SIGNATURE'}")
+        if not webhooks:
+            console.print("  (none arrived)")
 
     console.print(Text("\nRecording", style="bold underline"))
     if recording_file is not None:

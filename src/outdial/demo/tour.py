@@ -25,6 +25,7 @@ class Provisioned:
     agent_id: str
     number_id: str
     call_id: str
+    call_status: str  # as POST /v1/calls answered
 
 
 def steps(made: Provisioned) -> list[Step]:
