@@ -223,3 +223,23 @@ async def test_a_deleted_endpoint_takes_its_pending_deliveries_with_it(
         row = await session.get(WebhookEndpoint, ep.id)
         await session.delete(row)
     assert await deliveries(db) == []
+
+
+async def test_postgresql_senders_wake_on_notify_rather_than_the_next_poll(
+    db: Database,
+    db_url: str,
+    tenant: Tenant,
+    calls: Calls,
+    start_sender: SenderFactory,
+    fast: WebhookSettings,
+) -> None:
+    if db_url.startswith("sqlite"):
+        pytest.skip("LISTEN/NOTIFY is PostgreSQL's")
+    async with Receiver() as rx:
+        await add_endpoint(db, tenant.org_id, rx.url, ["call.queued"])
+        await start_sender(webhook_settings=fast.model_copy(update={"poll_seconds": 5.0}))
+        await asyncio.sleep(0.3)  # the sender is idle, its next poll seconds away
+        t0 = asyncio.get_running_loop().time()
+        await calls.create(tenant.org_id)
+        await rx.wait_for(1, within=3)
+        assert asyncio.get_running_loop().time() - t0 < 1.0

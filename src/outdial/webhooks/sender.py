@@ -21,6 +21,8 @@ import socket
 import ssl
 import time
 import uuid
+from collections.abc import AsyncIterator
+from typing import Any
 
 from sqlalchemy import update
 from sqlalchemy.exc import DBAPIError, OperationalError
@@ -41,6 +43,7 @@ log = logging.getLogger("outdial.webhooks")
 # Finished attempts are recorded in batches: when this many are waiting, or the oldest has waited
 # this long, or nothing else is in flight. Fewer, larger transactions keep the database cheap.
 FLUSH_BATCH = 64
+NOTIFY_CHANNEL = "outdial_webhooks"
 FLUSH_SECONDS = 0.02
 
 
@@ -89,11 +92,36 @@ class WebhookSender:
             asyncio.create_task(self._worker(), name=f"webhook-worker-{i}")
             for i in range(self.ws.concurrency)
         ]
+        async with self._listening():
+            try:
+                await self._loop()
+            finally:
+                await self._shutdown(workers)
+                await self.transport.aclose()
+
+    @contextlib.asynccontextmanager
+    async def _listening(self) -> AsyncIterator[None]:
+        """PostgreSQL: LISTEN for new call events (a trigger NOTIFYs on commit); polling remains."""
+        if self.db.is_sqlite:
+            yield
+            return
         try:
-            await self._loop()
+            conn = await self.db.engine.connect()
+            raw: Any = (await conn.get_raw_connection()).driver_connection
+            await raw.add_listener(NOTIFY_CHANNEL, self._notified)
+        except Exception as exc:  # LISTEN is an optimisation: without it the sender still polls
+            log.warning("webhook sender cannot LISTEN (%s); polling only", exc)
+            yield
+            return
+        try:
+            yield
         finally:
-            await self._shutdown(workers)
-            await self.transport.aclose()
+            with contextlib.suppress(Exception):
+                await raw.remove_listener(NOTIFY_CHANNEL, self._notified)
+            await conn.close()
+
+    def _notified(self, *_args: object) -> None:
+        self._wake.set()
 
     @property
     def _pending(self) -> int:
