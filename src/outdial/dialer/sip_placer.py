@@ -189,7 +189,14 @@ class SipPlacer:
         except ValueError as exc:
             return AttemptResult(end_reason=EndReason.INTERNAL_ERROR, error=f"cannot place the call: {exc}")
         handle.sip_call_id(sip_call.sip_call_id)
-        return await _Attempt(call, handle, sip_call, self.sessions).run()
+        try:
+            return await _Attempt(call, handle, sip_call, self.sessions).run()
+        except BaseException:
+            # Whatever broke on our side, the callee must not be left ringing or on a silent line.
+            if sip_call.ended is None:
+                with contextlib.suppress(Exception):
+                    await asyncio.shield(sip_call.hangup())
+            raise
 
 
 class _Attempt:

@@ -184,7 +184,9 @@ class Worker:
 
     # --- claiming and admission ----------------------------------------------------------------
     def _free_slots(self) -> int:
-        if self._lateness is not None and self._lateness() > self.settings.max_media_lateness_ms:
+        # A late media clock stops admission; with no live call of ours the lateness is not ours to fix.
+        busy = bool(self._live) or self._live_reserved > 0
+        if busy and self._lateness is not None and self._lateness() > self.settings.max_media_lateness_ms:
             return 0
         return self.settings.max_live_calls - len(self._held) - len(self._live) - self._live_reserved
 
