@@ -44,9 +44,12 @@ def _recv_invite(capture: str = "") -> str:
 
 def answer(ring_ms: int = 50, talk_ms: int = 1000) -> str:
     """Ring, answer, and hang up after ``talk_ms`` unless our side sends BYE first."""
+    return _recv_invite(CAPTURE_DIALOG) + _answer_rest(ring_ms, talk_ms)
+
+
+def _answer_rest(ring_ms: int, talk_ms: int) -> str:
     return (
-        _recv_invite(CAPTURE_DIALOG)
-        + _send("180 Ringing")
+        _send("180 Ringing")
         + f'<pause milliseconds="{ring_ms}"/>\n'
         + _send("200 OK", body=SDP, retrans=True)
         + '<recv request="ACK"/>\n'
@@ -60,6 +63,22 @@ def answer(ring_ms: int = 50, talk_ms: int = 1000) -> str:
         "CSeq: 1 BYE\nMax-Forwards: 70\nContent-Length: 0\n]]></send>\n"
         + '<recv response="200"/>\n'
         + '<label id="done"/>\n'
+    )
+
+
+def busy_then_answer(talk_ms: int = 500) -> str:
+    """A call's first attempt is busy (486), a later one answered (told apart by X-Outdial-Attempt)."""
+    first = '<ereg regexp="X-Outdial-Attempt: 1\\b" search_in="msg" check_it="false" assign_to="first"/>\n'
+    answered = _answer_rest(50, talk_ms)
+    return (
+        _recv_invite(CAPTURE_DIALOG + first)
+        + '<nop test="first" next="busy"/>\n'
+        + answered
+        + '<nop next="over"/>\n'
+        + '<label id="busy"/>\n'
+        + _send("486 Busy Here")
+        + '<recv request="ACK"/>\n'
+        + '<label id="over"/>\n'
     )
 
 

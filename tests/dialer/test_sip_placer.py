@@ -136,3 +136,22 @@ async def test_cancel_while_ringing_sends_cancel(db: Database, placer: SipPlacer
         trunk.stop()
     assert (done.status, done.end_reason, done.sip_status_code) == ("canceled", "canceled", 487)
     assert "CANCEL sip:" in trunk.messages.read_text()
+
+
+async def test_busy_first_attempt_is_retried_and_answered(
+    db: Database, placer: SipPlacer, tmp_path: Path
+) -> None:
+    trunk = sipp_trunk.start_trunk(tmp_path, sipp_trunk.busy_then_answer(talk_ms=500))
+    retry = {"max_attempts": 3, "on": ["busy"], "delay_seconds": 0.2}
+    try:
+        done = await _place_one(db, placer, trunk.address, retry=retry)
+    finally:
+        trunk.stop()
+    assert (done.status, done.end_reason, done.attempt_count) == ("completed", "callee_hangup", 2), done.error
+    first, second = await attempts_of(db, done.id)
+    assert (first.status, first.sip_status_code) == ("busy", 486)
+    assert second.status == "completed"
+    assert {(i.attempt, i.sip_call_id) for i in trunk.invites()} == {
+        (1, first.sip_call_id),
+        (2, second.sip_call_id),
+    }
