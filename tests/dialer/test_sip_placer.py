@@ -155,3 +155,23 @@ async def test_busy_first_attempt_is_retried_and_answered(
         (1, first.sip_call_id),
         (2, second.sip_call_id),
     }
+
+
+async def test_cancel_while_in_progress_sends_bye(db: Database, placer: SipPlacer, tmp_path: Path) -> None:
+    trunk = sipp_trunk.start_trunk(tmp_path, sipp_trunk.answer(ring_ms=50, talk_ms=15000))
+    org = await make_org(db)
+    t = await make_trunk(db, org, address=trunk.address)
+    [call] = await make_calls(db, org, trunk=t, agent_config=AGENT, notify=True)
+    try:
+        async with running(Worker(db, fast_settings(), placer)):
+            await wait_status(db, call.id, "in_progress", within=10)
+            async with db.transaction() as s:
+                row = await s.get(Call, call.id)
+                assert row is not None
+                assert await request_cancel(s, row) == CancelOutcome.REQUESTED
+            done = await wait_status(db, call.id, *TERMINAL, within=10)
+    finally:
+        trunk.stop()
+    assert (done.status, done.end_reason) == ("canceled", "canceled")
+    assert done.answered_at is not None and done.transcript_id is not None
+    assert "BYE sip:" in trunk.messages.read_text()
