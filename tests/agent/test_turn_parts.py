@@ -113,3 +113,16 @@ async def test_playback_interrupt_keeps_what_was_heard_and_clears_the_port() -> 
     # after the interrupt, nothing more reached the callee: ~1 s of tone, not 2.4 s
     heard = np.frombuffer(bytes(port.heard), dtype=np.int16)
     assert 0.9 <= np.count_nonzero(heard) / 8000 <= 1.1
+
+
+def test_recording_by_frame_count_does_not_drift_after_a_late_burst(tmp_path: Path) -> None:
+    rec = StereoRecorder(tmp_path / "r.wav", 8000)
+    tone = np.full(160, 1000, dtype=np.int16).tobytes()
+    # ten frames, the last five delivered together at 200 ms (a media clock catching up after a stall)
+    for i in range(10):
+        rec.callee(bytes(320) if i != 9 else tone, at_ms=(i + 1) * 20 if i < 5 else 200, slot=i)
+    rec.agent(tone, at_ms=200, slot=9)
+    with wave.open(str(rec.close())) as w:
+        a = np.frombuffer(w.readframes(w.getnframes()), dtype=np.int16).reshape(-1, 2)
+    assert len(a) == 10 * 160  # not pushed later by the burst
+    assert np.nonzero(a[:, 0])[0][0] == np.nonzero(a[:, 1])[0][0] == 9 * 160  # same sample

@@ -1,7 +1,9 @@
 """A stereo recording of the call: the callee on the left, the agent on the right, sample-aligned.
 
-Each channel's frames are placed on one shared timeline (ms since answer, in 20 ms slots), so a
-gap in one channel (the agent is silent) is silence, and both channels stay aligned to the sample.
+Each channel's frames are placed on one shared timeline of 20 ms slots (by arrival time, or by the
+caller's own frame count when it has one: a media clock that catches up after a stall delivers late
+frames in a burst, and placing those by arrival would push the rest of the call later), so a gap in
+one channel (the agent is silent) is silence, and both channels stay aligned to the sample.
 Frames go to a raw file per channel as they come (a long call is not held in memory: ten minutes
 at 16 kHz would be ~38 MB per call); ``close`` interleaves the two into the WAV, chunk by chunk.
 """
@@ -26,9 +28,11 @@ class _Track:
         self.file: BinaryIO = open(path, "wb")  # open as long as the recording
         self.next_slot = 0
 
-    def put(self, frame: bytes, at_ms: float) -> None:
-        # The frame arrived at its end; it occupies the slot that ended then, or the next free one.
-        slot = max(self.next_slot, round(at_ms / FRAME_MS) - 1, 0)
+    def put(self, frame: bytes, at_ms: float, slot: int | None = None) -> None:
+        if slot is None:
+            # The frame arrived at its end; it occupies the slot that ended then.
+            slot = round(at_ms / FRAME_MS) - 1
+        slot = max(self.next_slot, slot, 0)
         if slot != self.next_slot:
             self.file.seek(slot * self.frame_bytes)  # the gap reads back as zeros: silence
         self.file.write(frame[: self.frame_bytes].ljust(self.frame_bytes, b"\0"))
@@ -46,13 +50,14 @@ class StereoRecorder:
         self._frame_bytes = frame_bytes
         self._closed = False
 
-    def callee(self, frame: bytes, at_ms: float) -> None:
+    def callee(self, frame: bytes, at_ms: float, slot: int | None = None) -> None:
+        """A frame of the callee at ``at_ms`` since the answer, or in the given 20 ms ``slot``."""
         if not self._closed:
-            self._callee.put(frame, at_ms)
+            self._callee.put(frame, at_ms, slot)
 
-    def agent(self, frame: bytes, at_ms: float) -> None:
+    def agent(self, frame: bytes, at_ms: float, slot: int | None = None) -> None:
         if not self._closed:
-            self._agent.put(frame, at_ms)
+            self._agent.put(frame, at_ms, slot)
 
     def close(self) -> Path:
         """Write the WAV file (PCM16, 2 channels) and return its path. Blocking: run it in a thread."""

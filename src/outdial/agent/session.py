@@ -110,6 +110,7 @@ class AgentSession:
         self._prepare_task: asyncio.Task[None] | None = None
 
         self._t0 = 0.0
+        self._frames_in = 0  # inbound frames so far: the recording's clock
         self._answered_at: datetime | None = None
         self._greeted = False
         self._greeting_timer: asyncio.TimerHandle | None = None
@@ -215,7 +216,9 @@ class AgentSession:
     def _on_audio(self, frame: bytes) -> None:
         now = self._now()
         if self._recorder is not None:
-            self._recorder.callee(frame, now)
+            # One inbound frame per media tick: their count is the recording's clock.
+            self._recorder.callee(frame, now, slot=self._frames_in)
+        self._frames_in += 1
         if self._ending:
             return
         self._recognizer.push(frame)
@@ -304,7 +307,8 @@ class AgentSession:
     # -- outbound audio ----------------------------------------------------------------------
     def _on_sent(self, frame: bytes) -> None:
         if self._recorder is not None:
-            self._recorder.agent(frame, self._now())
+            # Sent in the same tick as the next inbound frame is received: the same slot.
+            self._recorder.agent(frame, self._now(), slot=self._frames_in)
         self._playback.on_sent(frame)
 
     def _note_first_audio(self, at_ms: float) -> None:
