@@ -240,7 +240,8 @@ async def test_new_call_is_picked_up_at_once_by_notification(db: Database) -> No
             [call] = await make_calls(db, org, notify=True)
             await wait_for(lambda cid=call.id: _placed(placer, cid), within=5, every=0.002)
             latencies.append(loop.time() - start)
-    assert max(latencies) < 0.5, latencies
+    # Far below the 30 s poll: the notification woke the worker (the bound allows a loaded host's hiccup).
+    assert sorted(latencies)[2] < 0.25 and max(latencies) < 2, latencies
 
 
 async def _placed(placer: ScriptedPlacer, call_id: str) -> bool:
