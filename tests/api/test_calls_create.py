@@ -2,14 +2,29 @@
 
 from __future__ import annotations
 
+import asyncio
 from datetime import UTC, datetime, timedelta
 
 import httpx
 import pytest
+from sqlalchemy.ext.asyncio import AsyncSession
 
+from outdial.api.auth import Principal
+from outdial.api.errors import ApiError
+from outdial.calls.service import create_call, parse_create_request
+from outdial.dialer.notify import NEW_CALL, Listener, LocalHub
 from outdial.store.db import Database
+from outdial.store.models import Call
 from tests.api.conftest import Ready, Seed
-from tests.api.test_calls_support import CALLEE, DROP, assert_error, events_of, post_call, stored_call
+from tests.api.test_calls_support import (
+    CALLEE,
+    DROP,
+    assert_error,
+    count_calls,
+    events_of,
+    post_call,
+    stored_call,
+)
 
 
 async def test_a_call_is_queued_with_its_room_name_and_a_queued_event(
@@ -354,3 +369,50 @@ async def test_malformed_bodies_are_400_envelopes(client: httpx.AsyncClient, rea
     assert_error(await client.post("/v1/calls", content=b"[]", headers=headers), 400, "invalid_request")
     assert_error(await post_call(client, ready, surprise=1), 400, "invalid_request", "surprise")
     assert_error(await post_call(client, ready, to_number=DROP), 400, "invalid_request", "to_number")
+
+
+async def test_a_refusing_pre_create_check_leaves_nothing_behind(ready: Ready, db: Database) -> None:
+    """The extension point DNC and billing use: a check's ApiError refuses the call; nothing is written."""
+    seen: list[tuple[str, str]] = []
+
+    async def refuse(session: AsyncSession, call: Call) -> None:
+        seen.append((call.to_number, call.from_number))
+        raise ApiError(403, "number_on_dnc_list", "The callee asked not to be called.", "to_number")
+
+    principal = Principal(org_id=ready.tenant.org_id, key_id=ready.tenant.key_id)
+    request = parse_create_request({"agent_id": ready.agent_id, "to_number": CALLEE})
+    async with db.session() as s:
+        with pytest.raises(ApiError) as refused:
+            await create_call(s, principal, request, idempotency_key="k", checks=[refuse])
+    assert (refused.value.status, refused.value.code) == (403, "number_on_dnc_list")
+    assert seen == [(CALLEE, ready.number)]
+    assert await count_calls(db, ready.tenant.org_id) == 0
+    async with db.session() as s:  # the key was not kept: the same request can be retried
+        again = await create_call(s, principal, request, idempotency_key="k", checks=[])
+    assert not again.replayed and again.call.status == "queued"
+
+
+async def test_creating_a_call_wakes_the_dialers(
+    client: httpx.AsyncClient, ready: Ready, db: Database
+) -> None:
+    messages: list[str] = []
+    if db.is_sqlite:
+        unsubscribe = LocalHub.for_url(db.url).subscribe(messages.append)
+        try:
+            assert (await post_call(client, ready)).status_code == 202
+        finally:
+            unsubscribe()
+        assert messages == [NEW_CALL]
+        return
+    listener = Listener(db.url, messages.append)
+    await listener.start()
+    try:
+        messages.clear()  # a listener polls once when it connects
+        assert (await post_call(client, ready)).status_code == 202
+        for _ in range(100):
+            if messages:
+                break
+            await asyncio.sleep(0.02)
+    finally:
+        await listener.stop()
+    assert messages and set(messages) == {NEW_CALL}
