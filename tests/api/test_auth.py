@@ -137,6 +137,36 @@ async def test_an_id_with_a_nul_character_is_404(
     assert r.status_code == 404
 
 
+@pytest.mark.parametrize(
+    ("method", "path"),
+    [
+        ("GET", "/v1/webhook-endpoints/a%00b"),
+        ("PATCH", "/v1/webhook-endpoints/a%00b"),
+        ("DELETE", "/v1/webhook-endpoints/a%00b"),
+        ("GET", "/v1/webhook-deliveries/a%00b"),
+        ("POST", "/v1/webhook-deliveries/a%00b/retry"),
+        ("GET", "/v1/calls/a%00b/transcript"),
+        ("GET", "/v1/calls/a%00b/recording"),
+        ("GET", "/v1/transcripts/a%00b"),
+        ("GET", "/v1/agents/a%00b/outbound-calls"),
+    ],
+)
+async def test_a_nul_character_in_any_path_id_is_404(
+    client: httpx.AsyncClient, tenant: Tenant, method: str, path: str
+) -> None:
+    r = await client.request(method, path, json={} if method == "PATCH" else None, headers=tenant.headers)
+    assert r.status_code == 404
+
+
+@pytest.mark.parametrize("query", ["endpoint_id=a%00b", "call_id=a%00b"])
+async def test_a_nul_character_in_a_delivery_filter_lists_nothing(
+    client: httpx.AsyncClient, tenant: Tenant, query: str
+) -> None:
+    r = await client.get(f"/v1/webhook-deliveries?{query}", headers=tenant.headers)
+    assert r.status_code == 200
+    assert r.json()["data"] == []
+
+
 async def test_agent_patch_with_a_nul_character_is_400(
     client: httpx.AsyncClient, seed: Seed, tenant: Tenant
 ) -> None:

@@ -8,15 +8,12 @@ from typing import Any
 from sqlalchemy import Select, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from outdial.orgs.inputs import has_nul
+from outdial.orgs.access import org_row
 from outdial.store.models import Agent, PhoneNumber
 
 
 async def get(session: AsyncSession, org_id: str, agent_id: str) -> Agent | None:
-    if has_nul(agent_id):  # no id holds one (and PostgreSQL cannot compare it)
-        return None
-    query = select(Agent).where(Agent.org_id == org_id, Agent.id == agent_id)
-    return (await session.execute(query)).scalar_one_or_none()
+    return await org_row(session, Agent, org_id, agent_id)
 
 
 def list_query(org_id: str, *, only_id: str | None = None, published: bool | None = None) -> Select[Any]:

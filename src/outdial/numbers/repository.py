@@ -7,15 +7,12 @@ from typing import Any
 from sqlalchemy import Select, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from outdial.orgs.inputs import has_nul
+from outdial.orgs.access import org_row
 from outdial.store.models import PhoneNumber
 
 
 async def get(session: AsyncSession, org_id: str, number_id: str) -> PhoneNumber | None:
-    if has_nul(number_id):  # no id holds one (and PostgreSQL cannot compare it)
-        return None
-    query = select(PhoneNumber).where(PhoneNumber.org_id == org_id, PhoneNumber.id == number_id)
-    return (await session.execute(query)).scalar_one_or_none()
+    return await org_row(session, PhoneNumber, org_id, number_id)
 
 
 async def by_number(session: AsyncSession, org_id: str, e164: str) -> PhoneNumber | None:

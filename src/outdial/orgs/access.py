@@ -2,8 +2,26 @@
 
 from __future__ import annotations
 
+from typing import Any, TypeVar
+
+from sqlalchemy.ext.asyncio import AsyncSession
+
 from outdial.api.auth import Principal
 from outdial.api.errors import ApiError
+from outdial.orgs.inputs import has_nul
+
+Row = TypeVar("Row")
+
+
+async def org_row(session: AsyncSession, model: type[Row], org_id: str, row_id: str) -> Row | None:
+    """The ``model`` row with that id if it belongs to the organization, else None.
+
+    An id holding NUL matches nothing (no id holds one, and PostgreSQL cannot even compare it).
+    """
+    if has_nul(row_id):
+        return None
+    row: Any = await session.get(model, row_id)
+    return row if row is not None and row.org_id == org_id else None
 
 
 def require_org_key(principal: Principal) -> None:
@@ -16,6 +34,6 @@ def require_org_key(principal: Principal) -> None:
         )
 
 
-def agent_visible(principal: Principal, agent_id: str) -> bool:
-    """An agent-scoped key sees only its own agent (others are a 404, as if they did not exist)."""
+def agent_visible(principal: Principal, agent_id: str | None) -> bool:
+    """An agent-scoped key sees only its own agent (others, and no agent, are a 404 as if absent)."""
     return principal.agent_id is None or principal.agent_id == agent_id

@@ -11,19 +11,15 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from outdial.api.auth import Principal
 from outdial.api.errors import not_found
 from outdial.config import Settings
-from outdial.orgs.access import agent_visible
+from outdial.orgs.access import agent_visible, org_row
 from outdial.retention.service import recording_file
 from outdial.store.models import Call, Transcript
 from outdial.transcripts.schemas import TranscriptOut, TurnOut
 
 
 async def visible_call(session: AsyncSession, principal: Principal, call_id: str) -> Call:
-    call = await session.get(Call, call_id)
-    if call is None or call.org_id != principal.org_id:
-        raise not_found("call", param="id")
-    if call.agent_id is not None and not agent_visible(principal, call.agent_id):
-        raise not_found("call", param="id")
-    if call.agent_id is None and principal.agent_id is not None:
+    call = await org_row(session, Call, principal.org_id, call_id)
+    if call is None or not agent_visible(principal, call.agent_id):
         raise not_found("call", param="id")
     return call
 
@@ -50,8 +46,8 @@ async def transcript_of_call(session: AsyncSession, call: Call) -> Transcript:
 
 
 async def transcript_by_id(session: AsyncSession, principal: Principal, transcript_id: str) -> Transcript:
-    row = await session.get(Transcript, transcript_id)
-    if row is None or row.org_id != principal.org_id:
+    row = await org_row(session, Transcript, principal.org_id, transcript_id)
+    if row is None:
         raise not_found("transcript", param="id")
     await visible_call(session, principal, row.call_id)  # agent-scoped keys: their agent's calls only
     return row

@@ -7,15 +7,12 @@ from typing import Any
 from sqlalchemy import Select, func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from outdial.orgs.inputs import has_nul
+from outdial.orgs.access import org_row
 from outdial.store.models import PhoneNumber, SipTrunk
 
 
 async def get(session: AsyncSession, org_id: str, trunk_id: str) -> SipTrunk | None:
-    if has_nul(trunk_id):  # no id holds one (and PostgreSQL cannot compare it)
-        return None
-    query = select(SipTrunk).where(SipTrunk.org_id == org_id, SipTrunk.id == trunk_id)
-    return (await session.execute(query)).scalar_one_or_none()
+    return await org_row(session, SipTrunk, org_id, trunk_id)
 
 
 def list_query(org_id: str) -> Select[Any]:

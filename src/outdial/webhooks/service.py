@@ -5,11 +5,13 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Select, select
+from sqlalchemy import Select, false, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from outdial.api.errors import ApiError, not_found
 from outdial.api.pagination import PageParams, Pagination, paginate
+from outdial.orgs.access import org_row
+from outdial.orgs.inputs import has_nul
 from outdial.store.types import utcnow
 from outdial.webhooks.jobs import ensure_org_secret
 from outdial.webhooks.models import WebhookAttempt, WebhookDelivery, WebhookEndpoint, WebhookOrgSecret
@@ -76,8 +78,8 @@ async def create_endpoint(
 
 
 async def get_endpoint(session: AsyncSession, org_id: str, endpoint_id: str) -> WebhookEndpoint:
-    ep = await session.get(WebhookEndpoint, endpoint_id)
-    if ep is None or ep.org_id != org_id:
+    ep = await org_row(session, WebhookEndpoint, org_id, endpoint_id)
+    if ep is None:
         raise not_found("webhook endpoint", param="id")
     return ep
 
@@ -220,8 +222,8 @@ async def delivery_detail(session: AsyncSession, d: WebhookDelivery) -> Delivery
 
 
 async def get_delivery(session: AsyncSession, org_id: str, delivery_id: str) -> WebhookDelivery:
-    d = await session.get(WebhookDelivery, delivery_id)
-    if d is None or d.org_id != org_id:
+    d = await org_row(session, WebhookDelivery, org_id, delivery_id)
+    if d is None:
         raise not_found("webhook delivery", param="id")
     return d
 
@@ -238,6 +240,8 @@ async def list_deliveries(
     target: str | None = None,
 ) -> tuple[list[WebhookDelivery], Pagination]:
     query: Select[Any] = select(WebhookDelivery).where(WebhookDelivery.org_id == org_id)
+    if any(has_nul(i) for i in (endpoint_id, call_id) if i is not None):
+        query = query.where(false())  # no id holds NUL; false() drops the filters PostgreSQL cannot compare
     if endpoint_id is not None:
         query = query.where(WebhookDelivery.endpoint_id == endpoint_id)
     if call_id is not None:

@@ -19,6 +19,7 @@ from outdial.calls import service as calls
 from outdial.calls.schemas import CallCreated, CallOut
 from outdial.calls.validation import CALL_CONTEXT_MAX_CHARS
 from outdial.lifecycle import CallStatus
+from outdial.orgs.access import agent_visible, org_row
 from outdial.store.models import Agent
 
 router = APIRouter(prefix="/v1/agents/{agentId}/outbound-calls", tags=["compat: Telzino"])
@@ -89,10 +90,8 @@ def _record(call: CallOut) -> TelzinoCall:
 
 async def _check_agent(session: SessionDep, principal: Principal, agent_id: str) -> None:
     """The agent must be one of the caller's (a scoped key: that very agent); else 404."""
-    agent = await session.get(Agent, agent_id)
-    if agent is None or agent.org_id != principal.org_id:
-        raise not_found("agent", code="agent_not_found", param="agentId")
-    if principal.agent_id is not None and principal.agent_id != agent_id:
+    agent = await org_row(session, Agent, principal.org_id, agent_id)
+    if agent is None or not agent_visible(principal, agent_id):
         raise not_found("agent", code="agent_not_found", param="agentId")
 
 
