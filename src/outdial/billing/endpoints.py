@@ -7,11 +7,11 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Request
 from pydantic import BaseModel, ConfigDict, Field
-from sqlalchemy import func, select
+from sqlalchemy import select
 
 from outdial.api.deps import PrincipalDep, SessionDep
 from outdial.api.errors import ERROR_RESPONSES, ErrorEnvelope
-from outdial.api.pagination import Page, PageParams, make_pagination, page_params
+from outdial.api.pagination import Page, PageParams, page_params, paginate
 from outdial.billing import service
 from outdial.billing.models import LedgerEntry
 from outdial.billing.providers import PaymentProvider, provider_from_settings
@@ -186,15 +186,10 @@ async def top_up(
 async def transactions(
     principal: PrincipalDep, session: SessionDep, params: Annotated[PageParams, Depends(page_params)]
 ) -> Page[TransactionOut]:
-    where = LedgerEntry.org_id == principal.org_id
-    total = (await session.execute(select(func.count()).select_from(LedgerEntry).where(where))).scalar_one()
-    rows = (
-        await session.execute(
-            select(LedgerEntry)
-            .where(where)
-            .order_by(LedgerEntry.created_at.desc(), LedgerEntry.id.desc())
-            .offset(params.offset)
-            .limit(params.limit)
-        )
-    ).scalars()
-    return Page[TransactionOut](data=[_tx(r) for r in rows], pagination=make_pagination(params, int(total)))
+    query = (
+        select(LedgerEntry)
+        .where(LedgerEntry.org_id == principal.org_id)
+        .order_by(LedgerEntry.created_at.desc(), LedgerEntry.id.desc())
+    )
+    rows, pagination = await paginate(session, query, params)
+    return Page[TransactionOut](data=[_tx(r) for r in rows], pagination=pagination)

@@ -7,11 +7,11 @@ import io
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 
-from sqlalchemy import delete, func, select
+from sqlalchemy import delete, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from outdial.api.errors import ApiError
-from outdial.api.pagination import PageParams, Pagination, make_pagination
+from outdial.api.pagination import PageParams, Pagination, paginate
 from outdial.calls.validation import normalize_number
 from outdial.dnc.models import DncEntry
 from outdial.store.models import Call
@@ -58,20 +58,10 @@ async def remove(session: AsyncSession, org_id: str, number: str) -> bool:
 async def list_entries(
     session: AsyncSession, org_id: str, params: PageParams, *, number: str | None = None
 ) -> tuple[list[DncEntry], Pagination]:
-    where = [DncEntry.org_id == org_id]
+    query = select(DncEntry).where(DncEntry.org_id == org_id)
     if number is not None:
-        where.append(DncEntry.number == number)
-    total = (await session.execute(select(func.count()).select_from(DncEntry).where(*where))).scalar_one()
-    rows = (
-        await session.execute(
-            select(DncEntry)
-            .where(*where)
-            .order_by(DncEntry.created_at.desc(), DncEntry.id.desc())
-            .offset(params.offset)
-            .limit(params.limit)
-        )
-    ).scalars()
-    return list(rows), make_pagination(params, int(total))
+        query = query.where(DncEntry.number == number)
+    return await paginate(session, query.order_by(DncEntry.created_at.desc(), DncEntry.id.desc()), params)
 
 
 @dataclass
