@@ -2,22 +2,18 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Annotated
 
 from fastapi import APIRouter, Body, Depends, Query, Response
 
 from outdial.agents import service
 from outdial.agents.schemas import AgentCreate, AgentOut, AgentUpdate
 from outdial.api.deps import PrincipalDep, SessionDep
-from outdial.api.errors import ERROR_RESPONSES, ErrorEnvelope
+from outdial.api.errors import ERROR_RESPONSES
 from outdial.api.pagination import Page, PageParams, page_params
-from outdial.orgs.access import require_org_key
+from outdial.orgs.access import ORG_KEY_REQUIRED, require_org_key
 
 router = APIRouter(prefix="/v1/agents", tags=["agents"])
-
-_FORBIDDEN: dict[int | str, dict[str, Any]] = {
-    403: {"model": ErrorEnvelope, "description": "The key is scoped to one agent"}
-}
 
 
 @router.post(
@@ -27,7 +23,7 @@ _FORBIDDEN: dict[int | str, dict[str, Any]] = {
     description="Only `name` is required; every other field has a working offline default "
     "(flow brain, pocketsphinx STT, espeak TTS, webrtc VAD).",
     response_model=AgentOut,
-    responses={**ERROR_RESPONSES, **_FORBIDDEN},
+    responses={**ERROR_RESPONSES, **ORG_KEY_REQUIRED},
 )
 async def create_agent(
     principal: PrincipalDep, session: SessionDep, body: AgentCreate = Body(...)
@@ -89,7 +85,7 @@ async def update_agent(
     description="Its phone numbers lose their outbound agent; API keys scoped to it are revoked. "
     "Calls already placed keep a copy of the agent.",
     response_class=Response,
-    responses={**ERROR_RESPONSES, **_FORBIDDEN},
+    responses={**ERROR_RESPONSES, **ORG_KEY_REQUIRED},
 )
 async def delete_agent(agent_id: str, principal: PrincipalDep, session: SessionDep) -> Response:
     agent = await service.get_agent(session, principal, agent_id)

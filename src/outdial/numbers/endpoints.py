@@ -12,13 +12,10 @@ from outdial.api.pagination import Page, PageParams, page_params
 from outdial.numbers import service
 from outdial.numbers.e164 import to_e164
 from outdial.numbers.schemas import Kind, NumberCreate, NumberOut, NumberUpdate
-from outdial.orgs.access import require_org_key
+from outdial.orgs.access import ORG_KEY_REQUIRED, require_org_key
 
 router = APIRouter(prefix="/v1/phone-numbers", tags=["phone-numbers"])
 
-_FORBIDDEN: dict[int | str, dict[str, Any]] = {
-    403: {"model": ErrorEnvelope, "description": "The key is scoped to one agent"}
-}
 _EXISTS: dict[int | str, dict[str, Any]] = {
     409: {"model": ErrorEnvelope, "description": "The number is already in the organization"}
 }
@@ -31,7 +28,7 @@ _EXISTS: dict[int | str, dict[str, Any]] = {
     description="The number starts unverified: verify it with `verify-voip` before it places calls. "
     "Demo numbers never place calls.",
     response_model=NumberOut,
-    responses={**ERROR_RESPONSES, **_FORBIDDEN, **_EXISTS},
+    responses={**ERROR_RESPONSES, **ORG_KEY_REQUIRED, **_EXISTS},
 )
 async def create_number(
     principal: PrincipalDep, session: SessionDep, body: NumberCreate = Body(...)
@@ -79,7 +76,7 @@ async def get_number(number_id: str, principal: PrincipalDep, session: SessionDe
     summary="Update a phone number",
     description="Only the fields sent change. Moving it to another trunk clears `verified`.",
     response_model=NumberOut,
-    responses={**ERROR_RESPONSES, **_FORBIDDEN},
+    responses={**ERROR_RESPONSES, **ORG_KEY_REQUIRED},
 )
 async def update_number(
     number_id: str, principal: PrincipalDep, session: SessionDep, body: NumberUpdate = Body(...)
@@ -96,7 +93,7 @@ async def update_number(
     status_code=204,
     summary="Delete a phone number",
     response_class=Response,
-    responses={**ERROR_RESPONSES, **_FORBIDDEN},
+    responses={**ERROR_RESPONSES, **ORG_KEY_REQUIRED},
 )
 async def delete_number(number_id: str, principal: PrincipalDep, session: SessionDep) -> Response:
     row = await service.get_number(session, principal.org_id, number_id)

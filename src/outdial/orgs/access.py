@@ -7,10 +7,15 @@ from typing import Any, TypeVar
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from outdial.api.auth import Principal
-from outdial.api.errors import ApiError
+from outdial.api.errors import ApiError, ErrorEnvelope
 from outdial.orgs.inputs import has_nul
 
 Row = TypeVar("Row")
+
+# The OpenAPI ``responses`` entry of every route that calls require_org_key.
+ORG_KEY_REQUIRED: dict[int | str, dict[str, Any]] = {
+    403: {"model": ErrorEnvelope, "description": "The key is scoped to one agent"}
+}
 
 
 async def org_row(session: AsyncSession, model: type[Row], org_id: str, row_id: str) -> Row | None:

@@ -2,21 +2,15 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 from fastapi import APIRouter, Body
 
 from outdial.api.deps import PrincipalDep, SessionDep
-from outdial.api.errors import ERROR_RESPONSES, ErrorEnvelope
+from outdial.api.errors import ERROR_RESPONSES
 from outdial.orgs import service
-from outdial.orgs.access import require_org_key
+from outdial.orgs.access import ORG_KEY_REQUIRED, require_org_key
 from outdial.orgs.schemas import OrganizationOut, OrganizationUpdate
 
 router = APIRouter(prefix="/v1/organization", tags=["organization"])
-
-_FORBIDDEN: dict[int | str, dict[str, Any]] = {
-    403: {"model": ErrorEnvelope, "description": "The key is scoped to one agent"}
-}
 
 
 @router.get(
@@ -35,7 +29,7 @@ async def get_organization(principal: PrincipalDep, session: SessionDep) -> Orga
     description="Sets the default country, the org-wide concurrency cap and the default calling window. "
     "Only the fields sent change; null clears a field.",
     response_model=OrganizationOut,
-    responses={**ERROR_RESPONSES, **_FORBIDDEN},
+    responses={**ERROR_RESPONSES, **ORG_KEY_REQUIRED},
 )
 async def update_organization(
     principal: PrincipalDep, session: SessionDep, body: OrganizationUpdate = Body(...)

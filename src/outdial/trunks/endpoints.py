@@ -9,15 +9,12 @@ from fastapi import APIRouter, Body, Depends, Response
 from outdial.api.deps import PrincipalDep, SessionDep
 from outdial.api.errors import ERROR_RESPONSES, ErrorEnvelope
 from outdial.api.pagination import Page, PageParams, page_params
-from outdial.orgs.access import require_org_key
+from outdial.orgs.access import ORG_KEY_REQUIRED, require_org_key
 from outdial.trunks import service
 from outdial.trunks.schemas import TrunkCreate, TrunkOut, TrunkUpdate
 
 router = APIRouter(prefix="/v1/sip-trunks", tags=["sip-trunks"])
 
-_FORBIDDEN: dict[int | str, dict[str, Any]] = {
-    403: {"model": ErrorEnvelope, "description": "The key is scoped to one agent"}
-}
 _IN_USE: dict[int | str, dict[str, Any]] = {
     409: {"model": ErrorEnvelope, "description": "Phone numbers still use the trunk"}
 }
@@ -28,7 +25,7 @@ _IN_USE: dict[int | str, dict[str, Any]] = {
     status_code=201,
     summary="Add a SIP trunk",
     response_model=TrunkOut,
-    responses={**ERROR_RESPONSES, **_FORBIDDEN},
+    responses={**ERROR_RESPONSES, **ORG_KEY_REQUIRED},
 )
 async def create_trunk(
     principal: PrincipalDep, session: SessionDep, body: TrunkCreate = Body(...)
@@ -64,7 +61,7 @@ async def get_trunk(trunk_id: str, principal: PrincipalDep, session: SessionDep)
     description="Only the fields sent change. A new address or transport clears `verified` on the "
     "trunk's phone numbers (verify them again).",
     response_model=TrunkOut,
-    responses={**ERROR_RESPONSES, **_FORBIDDEN},
+    responses={**ERROR_RESPONSES, **ORG_KEY_REQUIRED},
 )
 async def update_trunk(
     trunk_id: str, principal: PrincipalDep, session: SessionDep, body: TrunkUpdate = Body(...)
@@ -82,7 +79,7 @@ async def update_trunk(
     summary="Delete a SIP trunk",
     description="Refused (409 `trunk_in_use`) while phone numbers use it.",
     response_class=Response,
-    responses={**ERROR_RESPONSES, **_FORBIDDEN, **_IN_USE},
+    responses={**ERROR_RESPONSES, **ORG_KEY_REQUIRED, **_IN_USE},
 )
 async def delete_trunk(trunk_id: str, principal: PrincipalDep, session: SessionDep) -> Response:
     trunk = await service.get_trunk(session, principal.org_id, trunk_id)

@@ -10,7 +10,7 @@ from outdial.api.deps import PrincipalDep, SessionDep, SettingsDep
 from outdial.api.errors import ERROR_RESPONSES, ErrorEnvelope
 from outdial.api.pagination import Page, PageParams, page_params
 from outdial.lifecycle import EventType
-from outdial.orgs.access import require_org_key
+from outdial.orgs.access import ORG_KEY_REQUIRED, require_org_key
 from outdial.webhooks import service
 from outdial.webhooks.schemas import (
     DeliveryDetail,
@@ -29,7 +29,7 @@ router = APIRouter(tags=["webhooks"])
 
 RESPONSES: dict[int | str, dict[str, Any]] = {
     **ERROR_RESPONSES,
-    403: {"model": ErrorEnvelope, "description": "The key is scoped to one agent"},
+    **ORG_KEY_REQUIRED,
 }
 PageDep = Annotated[PageParams, Depends(page_params)]
 
