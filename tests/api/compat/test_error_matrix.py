@@ -158,6 +158,8 @@ async def test_twenty2_refusals(client: httpx.AsyncClient, seed: Seed, db) -> No
         await s.execute(update(PhoneNumber).where(PhoneNumber.id == vendor.number_id).values(active=True))
         await s.execute(update(Agent).where(Agent.id == vendor.agent_id).values(published=False))
     _t2_error(await client.post(url, json=_t2(vendor, **good)[0], headers=headers), 400, "INVALID_AGENT")
+    nul_agent, _ = _t2(vendor, agent_id="a\x00b", **good)
+    _t2_error(await client.post(url, json=nul_agent, headers=headers), 400, "INVALID_AGENT")
 
 
 # --- PolyAI --------------------------------------------------------------------------------------

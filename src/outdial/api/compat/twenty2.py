@@ -22,6 +22,7 @@ from outdial.api.deps import DbDep, SettingsDep
 from outdial.api.errors import ApiError
 from outdial.calls import service as calls
 from outdial.calls.validation import normalize_number
+from outdial.orgs.access import agent_visible, org_row
 from outdial.store.models import Agent, Organization
 
 router = APIRouter(tags=["compat: Twenty2"])
@@ -147,13 +148,8 @@ async def trigger_outbound_call(request: Request, db: DbDep, settings: SettingsD
         principal = await _principal(request, db)
         body: TriggerCall = parse(TriggerCall, await json_object(request))
         async with db.session() as session:
-            agent = await session.get(Agent, body.agent_id)
-            if (
-                agent is None
-                or agent.org_id != principal.org_id
-                or not agent.published
-                or (principal.agent_id is not None and principal.agent_id != agent.id)
-            ):
+            agent = await org_row(session, Agent, principal.org_id, body.agent_id)
+            if agent is None or not agent.published or not agent_visible(principal, agent.id):
                 raise ApiError(400, "agent_not_found", "invalid agent", "agent_id")
             org = await session.get(Organization, principal.org_id)
             country = org.default_country if org else None
