@@ -22,7 +22,6 @@ from outdial.orgs.access import agent_visible
 from outdial.store.models import Agent, ApiKey
 from outdial.store.types import utcnow
 
-_COLUMNS = frozenset({"name", "published"})
 _SECRET_HOLDERS = ("brain", "stt", "tts", "vad")
 _SECRET_FIELD = "api_key"
 

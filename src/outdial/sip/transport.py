@@ -14,7 +14,6 @@ import socket
 import ssl
 from abc import ABC, abstractmethod
 from collections.abc import Callable
-from dataclasses import dataclass
 from functools import lru_cache
 from typing import cast
 
@@ -115,12 +114,6 @@ class _UdpProtocol(asyncio.DatagramProtocol):
 
     def error_received(self, exc: Exception) -> None:
         log.debug("UDP error: %s", exc)
-
-
-@dataclass(frozen=True)
-class TlsServerConfig:
-    certfile: str
-    keyfile: str | None = None
 
 
 class TransportLayer:

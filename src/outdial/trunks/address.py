@@ -57,12 +57,3 @@ def normalize_address(raw: str) -> str:
             raise ValueError(f"the port in {raw!r} must be a number from 1 to 65535")
         return f"{host}:{int(port)}"
     return host
-
-
-def split_address(address: str, default_port: int = 5060) -> tuple[str, int]:
-    """(host, port) of a normalized address; IPv6 hosts come back without brackets."""
-    if address.startswith("["):
-        host, _, rest = address[1:].partition("]")
-        return host, int(rest[1:]) if rest else default_port
-    host, _, port = address.partition(":")
-    return host, int(port) if port else default_port

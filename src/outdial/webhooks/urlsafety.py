@@ -49,7 +49,6 @@ LOCAL_NAMES = frozenset(
 CGNAT = ipaddress.ip_network("100.64.0.0/10")
 NAT64_WELL_KNOWN = ipaddress.ip_network("64:ff9b::/96")
 NAT64_LOCAL = ipaddress.ip_network("64:ff9b:1::/48")
-SIX_TO_FOUR = ipaddress.ip_network("2002::/16")
 
 
 class UnsafeUrlError(ValueError):
