@@ -13,6 +13,7 @@ from outdial.api.deps import PrincipalDep, SessionDep
 from outdial.api.errors import ERROR_RESPONSES, ApiError, ErrorEnvelope
 from outdial.numbers import service as numbers_service
 from outdial.numbers.schemas import NumberOut
+from outdial.orgs.access import org_row
 from outdial.sip import SipError, SipTimeout, TrunkConfig, UserAgent
 from outdial.store.models import SipTrunk
 from outdial.store.types import utcnow
@@ -67,8 +68,8 @@ async def verify_voip(
             f"{number.number} is a demo number: only VoIP numbers are verified.",
             "number_id",
         )
-    trunk = await session.get(SipTrunk, number.trunk_id) if number.trunk_id else None
-    if trunk is None or trunk.org_id != principal.org_id:
+    trunk = await org_row(session, SipTrunk, principal.org_id, number.trunk_id) if number.trunk_id else None
+    if trunk is None:
         raise ApiError(400, "invalid_request", "The number has no SIP trunk to verify.", "trunk_id")
     try:
         status = await ping(request, trunk)
