@@ -50,12 +50,6 @@ async def test_cancel_before_dialing_queued_and_scheduled_calls_are_never_dialed
     assert stack.callee.calls == []
 
 
-@pytest.mark.xfail(
-    reason="regression in d93e5be, dialer/sip_placer.py SipPlacer.place: on the worker's forced cancel "
-    "(end grace over) `except BaseException` awaits asyncio.shield(sip_call.hangup()), which for an "
-    "INVITE without a provisional response waits for timer B (32 s): the call stays dialing ~30 s",
-    strict=False,
-)
 async def test_cancel_while_dialing_before_any_answer_from_the_trunk_ends_the_call(tmp_path: Path) -> None:
     async with running_stack(tmp_path, persona()) as stack:
         # A trunk that answered OPTIONS when its number was verified, then swallows every packet:

@@ -157,12 +157,10 @@ class Call(Session):
             self._on_final_failure(resp)
 
     def _on_provisional(self, resp: Response) -> None:
-        if self.ended is not None:
-            return
         self._provisional = True
         if self._cancel_reason is not None and not self._cancel_sent:
-            self._send_cancel()
-        if resp.status == 100:
+            self._send_cancel()  # the CANCEL held back until the first provisional response (§9.1)
+        if self.ended is not None or resp.status == 100:
             return
         if not self._rang:
             self._rang = True
@@ -259,7 +257,13 @@ class Call(Session):
         self._cancel_reason = reason
         if self._provisional:
             self._send_cancel()
-        # Without a provisional response a CANCEL must wait for one (§9.1); timer B still bounds the wait.
+            return
+        # No CANCEL before a provisional response (§9.1), but the call's owner must not wait for one: the
+        # call ends now and the INVITE transaction finishes alone, bounded by timer B. A late 1xx gets the
+        # held-back CANCEL (_on_provisional; the transaction ACKs the 487), a late 2xx an ACK and a BYE
+        # (_ack_then_settle), and silence ends at timer B, which stops the retransmissions.
+        why = "no answer before the ring timeout" if reason is EndReason.NO_ANSWER else "canceled"
+        self._end(None, reason, f"{why}; no response from the trunk yet")
 
     def _send_cancel(self) -> None:
         assert self.invite is not None
@@ -277,6 +281,8 @@ class Call(Session):
         h.add("User-Agent", self.ua.user_agent)
         cancel = Request(headers=h, method="CANCEL", uri=inv.uri)
         self.ua.start_client(cancel, self.flow, lambda _resp: None, lambda _kind: None)
+        if self.ended is not None:
+            return  # a CANCEL held back past the call's end: nothing left to give up
         # If no final response follows within 64*T1 the INVITE is given up (§9.1).
         reason = self._cancel_reason or EndReason.CANCELED
         self._timers.append(
@@ -286,7 +292,10 @@ class Call(Session):
         )
 
     async def cancel(self) -> Ended:
-        """Give up on the call: CANCEL before the answer (end reason canceled), BYE after it."""
+        """Give up on the call: CANCEL before the answer (end reason canceled), BYE after it.
+
+        Before any provisional response the call ends at once and the CANCEL waits for one (§9.1).
+        """
         if self.ended is None:
             if self.dialog is not None:
                 await Session.hangup(self)
