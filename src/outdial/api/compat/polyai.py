@@ -24,6 +24,7 @@ from outdial.calls import service as calls
 from outdial.calls.checks import PRE_CREATE_CHECKS
 from outdial.lifecycle import CallStatus
 from outdial.numbers.repository import outbound_for_agent
+from outdial.orgs.access import org_row
 from outdial.store.models import Agent, Call, SipTrunk
 
 router = APIRouter(prefix="/v1/outbound-calling", tags=["compat: PolyAI"])
@@ -155,8 +156,8 @@ ConnectorDep = Annotated[Principal, Depends(connector)]
 
 async def _outbound_ready(session: AsyncSession, principal: Principal) -> None:
     assert principal.agent_id is not None
-    agent = await session.get(Agent, principal.agent_id)
-    if agent is None or agent.org_id != principal.org_id or not agent.published:
+    agent = await org_row(session, Agent, principal.org_id, principal.agent_id)
+    if agent is None or not agent.published:
         raise _unauthorized(
             "The agent behind this token is not configured for outbound calling (not published)."
         )
