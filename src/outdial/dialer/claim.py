@@ -19,6 +19,7 @@ from sqlalchemy import and_, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from outdial.calls.transitions import change_status
+from outdial.dialer.predial import refuse_undialable
 from outdial.dialer.txn import write_transaction
 from outdial.dialer.windows import InvalidWindow, resolve
 from outdial.lifecycle import PENDING, CallStatus, EndReason
@@ -142,7 +143,7 @@ async def lock_due(
     calls = list((await session.scalars(query)).all())
     orgs = await org_settings(session, {c.org_id for c in calls})
     due = [c for c in calls if not hold_for_window(session, c, orgs.get(c.org_id, {}), now)]
-    return due, orgs
+    return await refuse_undialable(session, due, now), orgs
 
 
 async def claim_due(
