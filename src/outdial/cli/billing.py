@@ -10,8 +10,7 @@ from sqlalchemy import select
 
 from outdial.cli import app
 from outdial.config import get_settings
-from outdial.store.db import Database
-from outdial.store.migrate import upgrade_async
+from outdial.store.migrate import migrated
 from outdial.store.models import Organization
 
 billing_app = typer.Typer(help="Prepaid billing (operator commands).", no_args_is_help=True)
@@ -28,23 +27,11 @@ def credit(
     from outdial.billing import service
 
     async def run() -> dict[str, object]:
-        settings = get_settings()
-        db = Database.from_settings(settings)
-        try:
-            await upgrade_async(db.url)
-            async with db.transaction() as s:
-                row = (
-                    await s.execute(select(Organization).where(Organization.name == org))
-                ).scalar_one_or_none()
-                if row is None:
-                    raise typer.BadParameter(f"no organization named {org!r}", param_hint="--org")
-                entry = await service.credit(s, row.id, amount_cents, note)
-                return {
-                    "org_id": row.id,
-                    "balance_cents": entry.balance_after_cents,
-                    "transaction_id": entry.id,
-                }
-        finally:
-            await db.dispose()
+        async with migrated(get_settings()) as db, db.transaction() as s:
+            row = (await s.execute(select(Organization).where(Organization.name == org))).scalar_one_or_none()
+            if row is None:
+                raise typer.BadParameter(f"no organization named {org!r}", param_hint="--org")
+            entry = await service.credit(s, row.id, amount_cents, note)
+            return {"org_id": row.id, "balance_cents": entry.balance_after_cents, "transaction_id": entry.id}
 
     typer.echo(json.dumps(asyncio.run(run())))

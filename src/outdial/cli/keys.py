@@ -12,8 +12,7 @@ from sqlalchemy import select, update
 from outdial.api.auth import IssuedKey, get_or_create_org, issue_key
 from outdial.cli import app
 from outdial.config import Settings
-from outdial.store.db import Database
-from outdial.store.migrate import upgrade_async
+from outdial.store.migrate import migrated
 from outdial.store.models import Agent, ApiKey, Organization
 from outdial.store.types import utcnow
 
@@ -29,63 +28,46 @@ async def create_key(
     settings: Settings, org: str, agent_id: str | None = None, name: str | None = None
 ) -> IssuedKey:
     """Create ``org`` if needed and issue a key for it, optionally scoped to one of its agents."""
-    db = Database.from_settings(settings)
-    try:
-        await upgrade_async(db.url)
-        async with db.transaction() as s:
-            organization = await get_or_create_org(s, org)
-            if agent_id is not None:
-                found = await s.execute(
-                    select(Agent.id).where(Agent.org_id == organization.id, Agent.id == agent_id)
-                )
-                if found.scalar_one_or_none() is None:
-                    raise KeyError_(f"organization {org!r} has no agent {agent_id!r}")
-            return await issue_key(s, organization.id, agent_id=agent_id, name=name)
-    finally:
-        await db.dispose()
+    async with migrated(settings) as db, db.transaction() as s:
+        organization = await get_or_create_org(s, org)
+        if agent_id is not None:
+            found = await s.execute(
+                select(Agent.id).where(Agent.org_id == organization.id, Agent.id == agent_id)
+            )
+            if found.scalar_one_or_none() is None:
+                raise KeyError_(f"organization {org!r} has no agent {agent_id!r}")
+        return await issue_key(s, organization.id, agent_id=agent_id, name=name)
 
 
 async def _list(settings: Settings, org: str) -> list[dict[str, Any]]:
-    db = Database.from_settings(settings)
-    try:
-        await upgrade_async(db.url)
-        async with db.session() as s:
-            rows = await s.execute(
-                select(ApiKey)
-                .join(Organization, Organization.id == ApiKey.org_id)
-                .where(Organization.name == org)
-                .order_by(ApiKey.created_at)
-            )
-            return [
-                {
-                    "key_id": k.id,
-                    "prefix": k.prefix,
-                    "agent_id": k.agent_id,
-                    "name": k.name,
-                    "created_at": k.created_at.isoformat(),
-                    "last_used_at": k.last_used_at.isoformat() if k.last_used_at else None,
-                    "revoked": k.revoked_at is not None,
-                }
-                for k in rows.scalars()
-            ]
-    finally:
-        await db.dispose()
+    async with migrated(settings) as db, db.session() as s:
+        rows = await s.execute(
+            select(ApiKey)
+            .join(Organization, Organization.id == ApiKey.org_id)
+            .where(Organization.name == org)
+            .order_by(ApiKey.created_at)
+        )
+        return [
+            {
+                "key_id": k.id,
+                "prefix": k.prefix,
+                "agent_id": k.agent_id,
+                "name": k.name,
+                "created_at": k.created_at.isoformat(),
+                "last_used_at": k.last_used_at.isoformat() if k.last_used_at else None,
+                "revoked": k.revoked_at is not None,
+            }
+            for k in rows.scalars()
+        ]
 
 
 async def revoke_key(settings: Settings, key_id: str) -> None:
-    db = Database.from_settings(settings)
-    try:
-        await upgrade_async(db.url)
-        async with db.transaction() as s:
-            result = await s.execute(
-                update(ApiKey)
-                .where(ApiKey.id == key_id, ApiKey.revoked_at.is_(None))
-                .values(revoked_at=utcnow())
-            )
-            if result.rowcount == 0:  # type: ignore[attr-defined]
-                raise KeyError_(f"no active key {key_id!r}")
-    finally:
-        await db.dispose()
+    async with migrated(settings) as db, db.transaction() as s:
+        result = await s.execute(
+            update(ApiKey).where(ApiKey.id == key_id, ApiKey.revoked_at.is_(None)).values(revoked_at=utcnow())
+        )
+        if result.rowcount == 0:  # type: ignore[attr-defined]
+            raise KeyError_(f"no active key {key_id!r}")
 
 
 @keys_app.command("create")
