@@ -29,4 +29,4 @@ bench: $(STAMP)
 	@for b in benchmarks/*.py; do echo "== $$b"; $(BIN)/python $$b --quick || exit 1; done
 
 clean:
-	rm -rf $(VENV) .outdial .pytest_cache
+	rm -rf $(VENV) .outdial .outdial-demo .pytest_cache

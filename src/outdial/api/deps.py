@@ -38,13 +38,18 @@ UNAUTHORIZED = ApiError(
 
 
 async def get_principal(
-    db: Annotated[Database, Depends(get_db)],
+    session: Annotated[AsyncSession, Depends(get_session)],
     creds: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
 ) -> Principal:
+    """The key's principal, checked in the request's own session (one session per request).
+
+    The check's transaction is closed before the route runs, so the route starts on a fresh one
+    (and may still choose its isolation level).
+    """
     if creds is None or creds.scheme.lower() != "bearer":
         raise UNAUTHORIZED
-    async with db.session() as session:
-        principal = await authenticate(session, creds.credentials)
+    principal = await authenticate(session, creds.credentials)
+    await session.commit()
     if principal is None:
         raise UNAUTHORIZED
     return principal
