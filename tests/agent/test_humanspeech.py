@@ -224,7 +224,7 @@ async def test_a_person_picking_up_after_hold_music_is_heard_then_and_not_before
 async def test_speech_under_quiet_music_is_a_person() -> None:
     # An agent taking the call while the queue's music fades out under them, 20 dB down.
     spoken = np.frombuffer(await _say(GREETING), dtype="<i2") / 32768.0
-    mixed = spoken + sustained_chords(len(spoken) / RATE) * 0.1
+    mixed = spoken + sustained_chords(len(spoken) / RATE + 1)[: len(spoken)] * 0.1
     assert _feed(
         HumanSpeechDetector(RATE), _line(np.concatenate([np.zeros(RATE // 2), mixed, np.zeros(RATE)]))
     )

@@ -185,6 +185,16 @@ async def test_max_hold_hangs_up_when_no_human_ever_speaks(tmp_path: Path) -> No
     assert far.said == [] and far.ended_by == "caller"
 
 
+async def test_max_hold_leaves_a_call_alone_once_a_person_speaks(tmp_path: Path) -> None:
+    async with running_stack(tmp_path, persona(greeting="Hello? Yes, this is John speaking.")) as stack:
+        await stack.provision()
+        agent = await stack.agent(**KEEPS_WAITING, max_hold_seconds=3)
+        created = await stack.place(agent, max_duration_seconds=10)  # the API's minimum
+        call = await stack.wait(created["id"], within=30)
+
+    assert (call["status"], call["end_reason"]) == ("completed", "max_duration")
+
+
 def _hold_music(rate: int, seconds: float) -> bytes:
     """Four plain notes with a fifth above each: tonal, steady, nothing like a voice."""
     t = np.arange(int(rate * seconds)) / rate
@@ -195,12 +205,6 @@ def _hold_music(rate: int, seconds: float) -> bytes:
     return (out * 16000).astype("<i2").tobytes()
 
 
-@pytest.mark.xfail(
-    reason="hold music counts as human speech: the agent session's human_speech_detected_ms "
-    "(agent/session.py, VAD + energy gate) fires on tonal music, so dialer/sip_placer._watch_speech "
-    "reports human speech and max_hold never ends the call",
-    strict=False,
-)
 async def test_max_hold_hangs_up_on_hold_music(tmp_path: Path) -> None:
     music = await UserAgent.start("127.0.0.1", 0)
 

@@ -20,6 +20,7 @@ from outdial.agent.audio import Resampler, leading_silence, resample_all
 from outdial.agent.brains.intents import GREETINGS
 from outdial.agent.brains.templating import make_scope, render
 from outdial.agent.endpointing import Endpoint, EnergyGate, SpeechStart, TurnDetector
+from outdial.agent.humanspeech import HumanSpeechDetector
 from outdial.agent.latency import TurnTimer
 from outdial.agent.playback import Playback
 from outdial.agent.port import AudioPort
@@ -101,6 +102,7 @@ class AgentSession:
         )
         self._vad_resampler = Resampler(port.sample_rate, vad.sample_rate, quality="QQ")
         self._gate = EnergyGate()
+        self._human = HumanSpeechDetector(port.sample_rate)  # max_hold: a person, not hold music
         self._playback = Playback(port, self._now)
         self._transcript = Transcript(on_add=on_turn)  # on_turn: e.g. transcript.updated events
         self._silence = SilenceTimer(agent.silence_timeout_seconds, self._on_silence)
@@ -179,7 +181,7 @@ class AgentSession:
 
     @property
     def human_speech_detected_ms(self) -> float | None:
-        """Answer → the callee's first speech (VAD), for max_hold; None until they speak."""
+        """Answer → the callee's first speech (not music or tones), for max_hold; None until they speak."""
         return self._human_speech_ms
 
     def dtmf_received(self, digit: str) -> None:
@@ -222,6 +224,8 @@ class AgentSession:
         if self._ending:
             return
         self._recognizer.push(frame)
+        if self._human_speech_ms is None and self._human.feed(frame):
+            self._human_speech_ms = self._human.onset_ms  # one frame per 20 ms since the answer
         vad_frame = self._vad_resampler.feed(frame)
         event = None
         if vad_frame:
@@ -244,8 +248,6 @@ class AgentSession:
 
     def _on_speech_start(self, ev: SpeechStart) -> None:
         self._speech_start_ms = ev.at_ms
-        if self._human_speech_ms is None:
-            self._human_speech_ms = ev.at_ms
         self._silence.disarm()
         if self._greeting_timer is not None:
             self._greeting_timer.cancel()
