@@ -68,8 +68,14 @@ async def test_completed_call_has_transcript_outcome_recording_timings_attempts_
 
     assert call["recording_url"] and recording.status_code == 200
     assert recording.headers["content-type"] == "audio/wav" and len(recording.content) > 10_000
-    assert [e.status for e in events] == ["queued", "dialing", "ringing", "in_progress", "completed"]
-    assert [e.type for e in events if e.type] == WEBHOOKS
+    changes = [e for e in events if e.type != "transcript.updated"]
+    assert [e.status for e in changes] == ["queued", "dialing", "ringing", "in_progress", "completed"]
+    assert [e.type for e in changes if e.type] == WEBHOOKS
+    # Each turn was also announced as it happened (webhook endpoints opt in to transcript.updated).
+    announced = [
+        (e.data["turn"]["role"], e.data["turn"]["text"]) for e in events if e.type == "transcript.updated"
+    ]
+    assert announced == turns
     bodies = [json.loads(r.body) for r in delivered]
     assert [b["type"] for b in bodies] == WEBHOOKS  # delivered in order, each signed
     assert bodies[-1]["data"]["status"] == "completed" and bodies[-1]["data"]["id"] == call["id"]

@@ -188,7 +188,9 @@ async def test_max_hold_hangs_up_when_no_human_ever_speaks(tmp_path: Path) -> No
 async def test_max_hold_leaves_a_call_alone_once_a_person_speaks(tmp_path: Path) -> None:
     async with running_stack(tmp_path, persona(greeting="Hello? Yes, this is John speaking.")) as stack:
         await stack.provision()
-        agent = await stack.agent(**KEEPS_WAITING, max_hold_seconds=3)
+        # max_hold leaves room for a slow start on a loaded machine; without detection it still ends
+        # the call (max_hold) well before max_duration.
+        agent = await stack.agent(**KEEPS_WAITING, max_hold_seconds=5)
         created = await stack.place(agent, max_duration_seconds=10)  # the API's minimum
         call = await stack.wait(created["id"], within=30)
 

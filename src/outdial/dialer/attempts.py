@@ -15,7 +15,7 @@ from sqlalchemy import delete, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from outdial.calls.ended import on_call_ended
-from outdial.calls.transitions import change_status
+from outdial.calls.transitions import change_status, record_event
 from outdial.dialer.claim import org_settings
 from outdial.dialer.models import CancelRequest
 from outdial.dialer.placer import AttemptResult
@@ -46,6 +46,13 @@ async def record_ringing(
     attempt = await session.get(CallAttempt, attempt_id)
     if attempt is not None:
         attempt.status = CallStatus.RINGING.value
+
+
+async def record_turn(session: AsyncSession, call_id: str, worker_id: str, turn: dict[str, Any]) -> None:
+    """One transcript turn as a ``transcript.updated`` event (webhook endpoints opt in to it)."""
+    call = await _owned_live_call(session, call_id, worker_id)
+    if call is not None:
+        record_event(session, call, EventType.TRANSCRIPT_UPDATED, data={"turn": turn})
 
 
 async def record_answered(

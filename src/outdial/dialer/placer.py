@@ -82,7 +82,9 @@ class AttemptHandle:
         on_answered: Callable[[str | None], None] | None = None,
         on_human_speech: Callable[[], None] | None = None,
         on_sip_call_id: Callable[[str], None] | None = None,
+        on_turn: Callable[[dict[str, Any]], None] | None = None,
     ) -> None:
+        self._on_turn = on_turn
         self._on_ringing = on_ringing
         self._on_answered = on_answered
         self._on_human_speech = on_human_speech
@@ -118,6 +120,11 @@ class AttemptHandle:
     def sip_call_id(self, value: str) -> None:
         if self._on_sip_call_id:
             self._on_sip_call_id(value)
+
+    def turn(self, turn: dict[str, Any]) -> None:
+        """A transcript turn was added (for ``transcript.updated`` events)."""
+        if self._on_turn:
+            self._on_turn(turn)
 
     # --- end requests, acted on by the placer ------------------------------------------------
     def request_end(self, reason: EndReason) -> None:

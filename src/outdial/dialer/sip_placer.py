@@ -13,6 +13,7 @@ import logging
 import socket
 import time
 from collections.abc import Callable
+from dataclasses import asdict
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -40,14 +41,14 @@ class AgentRun(Protocol):
     def result(self) -> Any: ...
 
 
-SessionFactory = Callable[[CallSnapshot, SipCall], AgentRun]
+SessionFactory = Callable[[CallSnapshot, SipCall, Callable[[dict[str, Any]], None]], AgentRun]
 
 
 def agent_sessions(recording_dir: Path | None = None) -> SessionFactory:
     """Sessions built from each call's agent config snapshot, recording into ``recording_dir``."""
     from outdial.agent.runtime import build_session
 
-    def make(call: CallSnapshot, sip_call: SipCall) -> AgentRun:
+    def make(call: CallSnapshot, sip_call: SipCall, on_turn: Callable[[dict[str, Any]], None]) -> AgentRun:
         assert sip_call.media is not None
 
         async def hangup(_reason: EndReason) -> None:
@@ -62,6 +63,7 @@ def agent_sessions(recording_dir: Path | None = None) -> SessionFactory:
             variables=call.variables,
             call_context=call.call_context,
             metadata=call.request_metadata if isinstance(call.request_metadata, dict) else None,
+            on_turn=lambda turn: on_turn(asdict(turn)),
         )
 
     return make
@@ -210,7 +212,7 @@ class _Attempt:
         self.sip_call = sip_call
         self.session: AgentRun | None = None
         if sessions is not None and sip_call.media is not None and sip_call.ended is None:
-            self.session = sessions(call, sip_call)
+            self.session = sessions(call, sip_call, handle.turn)
         self.prepare: asyncio.Task[None] | None = None
         self.watch: asyncio.Task[None] | None = None
 

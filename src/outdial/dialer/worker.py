@@ -21,7 +21,13 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from outdial.config import Settings
 from outdial.dialer import admit as admission
-from outdial.dialer.attempts import record_answered, record_end, record_ringing, record_sip_call_id
+from outdial.dialer.attempts import (
+    record_answered,
+    record_end,
+    record_ringing,
+    record_sip_call_id,
+    record_turn,
+)
 from outdial.dialer.claim import Claimed, next_due_at, release
 from outdial.dialer.clock import Clock, SystemClock
 from outdial.dialer.leases import heartbeat, reap_lost, register_worker, unregister_worker
@@ -334,7 +340,12 @@ class Worker:
         def on_sip_call_id(value: str) -> None:
             writes.put(lambda s: record_sip_call_id(s, call.attempt_id, value))
 
-        handle = AttemptHandle(on_ringing=on_ringing, on_answered=on_answered, on_sip_call_id=on_sip_call_id)
+        def on_turn(turn: dict[str, Any]) -> None:
+            writes.put(lambda s: record_turn(s, call.id, wid, turn))
+
+        handle = AttemptHandle(
+            on_ringing=on_ringing, on_answered=on_answered, on_sip_call_id=on_sip_call_id, on_turn=on_turn
+        )
         live = _Live(call=call, handle=handle, trunk_id=call.trunk.id if call.trunk else None)
         self._live[call.id] = live
         place = asyncio.create_task(self.placer.place(call, handle), name=f"place-{call.id}")
