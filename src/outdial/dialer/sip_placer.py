@@ -40,6 +40,11 @@ class AgentRun(Protocol):
     @property
     def result(self) -> Any: ...
 
+    @property
+    def human_speech_detected_ms(self) -> float | None:
+        """Answer → the callee's first human speech (not music or tones); None until then."""
+        ...
+
 
 SessionFactory = Callable[[CallSnapshot, SipCall, Callable[[dict[str, Any]], None]], AgentRun]
 
@@ -261,7 +266,7 @@ class _Attempt:
         """Tell the dialer when the callee first speaks (it ends the call at max_hold otherwise)."""
         session = self.session
         while session is not None and session.result is None:
-            if _human_speech_ms(session) is not None:
+            if session.human_speech_detected_ms is not None:
                 self.handle.human_speech_detected()
                 return
             await asyncio.sleep(SPEECH_POLL_S)
@@ -303,12 +308,3 @@ class _Attempt:
             )
             result.human_speech_detected_at = session_result.human_speech_detected_at
         return result
-
-
-def _human_speech_ms(session: AgentRun) -> float | None:
-    # AgentSession keeps the first callee speech it heard (VAD, not mere energy: hold music is not a
-    # human); it surfaces only in its result, so read it where the session keeps it.
-    value = getattr(session, "human_speech_detected_ms", None)
-    if value is None:
-        value = getattr(session, "_human_speech_ms", None)
-    return value if isinstance(value, int | float) else None
