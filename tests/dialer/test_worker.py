@@ -57,8 +57,9 @@ async def test_an_answered_call_fills_every_field_of_its_record(db: Database) ->
     assert attempt.status == CallStatus.COMPLETED and attempt.end_reason == EndReason.CALLEE_HANGUP
     assert attempt.answered_at is not None and attempt.ended_at is not None
     events = await events_of(db, call.id)
-    assert [e.status for e in events] == ["dialing", "ringing", "in_progress", "completed"]
-    assert [e.type for e in events] == [None, "call.ringing", "call.answered", "call.ended"]
+    assert [e.status for e in events] == ["dialing", "ringing", "in_progress", "completed", "completed"]
+    assert [e.type for e in events] == [None, "call.ringing", "call.answered", "call.ended", "call.analyzed"]
+    assert events[-1].data == {"outcome": {"confirmed": True}}
     # The placer saw the snapshot of the committed attempt: dialing came first.
     assert placer.placed[0].call.attempt_id == attempt.id
 

@@ -68,7 +68,7 @@ async def test_completed_call_has_transcript_outcome_recording_timings_attempts_
 
     assert call["recording_url"] and recording.status_code == 200
     assert recording.headers["content-type"] == "audio/wav" and len(recording.content) > 10_000
-    changes = [e for e in events if e.type != "transcript.updated"]
+    changes = [e for e in events if e.type not in ("transcript.updated", "call.analyzed")]
     assert [e.status for e in changes] == ["queued", "dialing", "ringing", "in_progress", "completed"]
     assert [e.type for e in changes if e.type] == WEBHOOKS
     # Each turn was also announced as it happened (webhook endpoints opt in to transcript.updated).
@@ -76,6 +76,8 @@ async def test_completed_call_has_transcript_outcome_recording_timings_attempts_
         (e.data["turn"]["role"], e.data["turn"]["text"]) for e in events if e.type == "transcript.updated"
     ]
     assert announced == turns
+    [analyzed] = [e for e in events if e.type == "call.analyzed"]  # the outcome, once the call ended
+    assert analyzed.id > changes[-1].id and analyzed.data == {"outcome": {"confirmed": True}}
     bodies = [json.loads(r.body) for r in delivered]
     assert [b["type"] for b in bodies] == WEBHOOKS  # delivered in order, each signed
     assert bodies[-1]["data"]["status"] == "completed" and bodies[-1]["data"]["id"] == call["id"]

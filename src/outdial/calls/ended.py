@@ -1,7 +1,7 @@
 """What every call's end sets off, in the transaction that records the terminal status.
 
 Kept out of the dialer so that each domain's rule lives with its domain: billing charges the call,
-the do-not-call list takes a callee who asked not to be called again.
+the outcome is announced, the do-not-call list takes a callee who asked not to be called again.
 """
 
 from __future__ import annotations
@@ -11,15 +11,20 @@ import logging
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from outdial.billing.service import charge_call
+from outdial.calls.transitions import record_event
 from outdial.dnc.service import add as add_to_dnc
+from outdial.lifecycle import EventType
 from outdial.store.models import Call
 
 log = logging.getLogger("outdial.calls")
 
 
 async def on_call_ended(session: AsyncSession, call: Call) -> None:
-    """Charge the ended call (billing on) and honour an opt-out the agent recorded in the outcome."""
+    """Charge the ended call (billing on), announce its outcome (``call.analyzed``) and honour an
+    opt-out the agent recorded in it."""
     await charge_call(session, call)
+    if call.outcome:
+        record_event(session, call, EventType.CALL_ANALYZED, data={"outcome": call.outcome})
     if isinstance(call.outcome, dict) and call.outcome.get("opt_out") is True:
         _, created = await add_to_dnc(
             session,
