@@ -28,6 +28,23 @@ KEEPS_WAITING = {
     "brain": {"type": "flow", "steps": [{"ask": "Please press one.", "intents": ["digits"], "on": {}}]},
 }
 
+# Whatever the callee says (the grammar recognizer may hear a greeting as a digit), the agent asks
+# again: only the call's own limits can end it.
+WAITS_WHATEVER_IS_SAID = {
+    **KEEPS_WAITING,
+    "brain": {
+        "type": "flow",
+        "steps": [
+            {
+                "id": "wait",
+                "ask": "Please press one.",
+                "intents": ["digits"],
+                "on": {"digits": "wait", "default": "wait"},
+            }
+        ],
+    },
+}
+
 
 async def test_cancel_before_dialing_queued_and_scheduled_calls_are_never_dialed(tmp_path: Path) -> None:
     async with running_stack(tmp_path, persona(), start_dialer=False) as stack:
@@ -190,7 +207,7 @@ async def test_max_hold_leaves_a_call_alone_once_a_person_speaks(tmp_path: Path)
         await stack.provision()
         # max_hold leaves room for a slow start on a loaded machine; without detection it still ends
         # the call (max_hold) well before max_duration.
-        agent = await stack.agent(**KEEPS_WAITING, max_hold_seconds=5)
+        agent = await stack.agent(**WAITS_WHATEVER_IS_SAID, max_hold_seconds=5)
         created = await stack.place(agent, max_duration_seconds=10)  # the API's minimum
         call = await stack.wait(created["id"], within=30)
 
