@@ -232,7 +232,8 @@ async def _callback_url(url: str | None, allow_private: bool) -> str | None:
             resolve_safe_target(url, allow_private=allow_private), CALLBACK_RESOLVE_TIMEOUT_SECONDS
         )
     except (UnresolvableHostError, TimeoutError):
-        pass  # syntax and literal addresses passed; the name is checked again at each delivery
+        # Syntax and literal addresses passed; the name is checked again at each delivery.
+        return url
     except UnsafeUrlError as exc:
         raise ApiError(400, exc.code, exc.message, "callback_url") from exc
     return url
