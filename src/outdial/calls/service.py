@@ -165,7 +165,8 @@ async def _visible_call(session: AsyncSession, principal: Principal, call_id: st
 async def _read_only(session: AsyncSession) -> None:
     """Reads run in autocommit on PostgreSQL: under READ COMMITTED each statement has its own snapshot
     anyway, and this saves the BEGIN and ROLLBACK round trips of every read request."""
-    if session.get_bind().dialect.name == "postgresql":
+    # A session that already began (a vendor surface looked something up first) keeps its transaction.
+    if session.get_bind().dialect.name == "postgresql" and not session.in_transaction():
         await session.connection(execution_options={"isolation_level": "AUTOCOMMIT"})
 
 
