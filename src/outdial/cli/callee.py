@@ -6,7 +6,6 @@ Point a SIP trunk at it (``address: 127.0.0.1:<port>``, UDP) for dry runs of an 
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import signal
 from pathlib import Path
 
@@ -37,8 +36,7 @@ async def run_callee(
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
-        with contextlib.suppress(NotImplementedError):
-            loop.add_signal_handler(sig, stop.set)
+        loop.add_signal_handler(sig, stop.set)
     async with SimulatedCallee.start(persona, host, port, record_dir=record_dir) as callee:
         typer.echo(
             f"simulated callee {persona.name!r} ({persona.behaviour}) listening on udp {callee.address}"
