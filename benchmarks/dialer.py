@@ -12,10 +12,14 @@ message it receives, with its arrival time.
 * Double dials: SIP transactions beyond one per (call, attempt) seen by sipp, plus INVITEs for an
   attempt the database never recorded. Target 0.
 
-    .venv/bin/python benchmarks/dialer.py [--quick] [--json] [--pg URL]
+* Worker CPU per call: user + system CPU of both worker processes (``/proc``), per call, for the
+  one-at-a-time phase (idle time between calls included) and for the burst.
+
+    .venv/bin/python benchmarks/dialer.py [--quick] [--json] [--pg URL] [--profile DIR]
 
 ``--pg`` is an admin URL whose server gets a temporary database (default: $OUTDIAL_TEST_PG or
-postgresql://postgres@127.0.0.1:5432/test).
+postgresql://postgres@127.0.0.1:5432/test). ``--profile DIR`` runs each worker under cProfile
+(``DIR/worker-N.prof``, written when it stops).
 """
 
 from __future__ import annotations
@@ -101,9 +105,16 @@ def _new_call(org: Organization, trunk: SipTrunk, i: int) -> Call:
 
 
 async def measure(
-    db: Database, trunk_row: SipTrunk, org: Organization, sipp: SippTrunk, n_latency: int, n_burst: int
+    db: Database,
+    trunk_row: SipTrunk,
+    org: Organization,
+    sipp: SippTrunk,
+    n_latency: int,
+    n_burst: int,
+    cpu: Any = lambda: 0.0,
 ):
     # --- latency: one call at a time ---------------------------------------------------------
+    cpu_start = cpu()
     queued_at: dict[str, datetime] = {}
     for i in range(n_latency):
         async with db.transaction() as s:
@@ -113,6 +124,8 @@ async def measure(
         queued_at[call.id] = datetime.now(UTC)
         await asyncio.sleep(LATENCY_SPACING_S)
     await _wait(lambda: _all_dialed(db, list(queued_at)), within=60)
+    await _wait(lambda: _all_ended(db, org), within=60)
+    cpu_latency = cpu() - cpu_start
 
     # --- throughput: a burst -----------------------------------------------------------------
     burst: list[str] = []
@@ -126,6 +139,7 @@ async def measure(
     burst_committed = datetime.now(UTC)
     await _wait(lambda: _all_dialed(db, burst), within=300, every=0.2)
     await _wait(lambda: _all_ended(db, org), within=120, every=0.2)
+    cpu_burst = cpu() - cpu_start - cpu_latency
     await asyncio.sleep(0.5)  # sipp flushes its trace
 
     invites = sipp.invites()
@@ -175,6 +189,10 @@ async def measure(
         "burst_seconds": round(span, 2),
         "calls_per_s": round(len(burst_times) / span, 1) if burst_times and span > 0 else 0.0,
         "double_dials": double + unknown,
+        # CPU of both workers per call: one call at a time (idle time between calls included), and
+        # in the burst (from its commit until every call has ended)
+        "worker_cpu_ms_per_call_latency": round(cpu_latency * 1000 / n_latency, 2),
+        "worker_cpu_ms_per_call_burst": round(cpu_burst * 1000 / n_burst, 2),
         "statuses": statuses,
     }
 
@@ -187,10 +205,19 @@ async def _all_ended(db: Database, org: Organization) -> bool:
     return await _count(db, Call.org_id == org.id, Call.status.not_in(TERMINAL_VALUES)) == 0
 
 
-def start_workers(url: str, logs: Path) -> list[OwnedProcess]:
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU time a process has used (Linux /proc)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def start_workers(url: str, logs: Path, profile: Path | None = None) -> list[OwnedProcess]:
     procs = []
     for i in range(WORKERS):
-        args = [sys.executable, "-m", "outdial.dialer", "--database-url", url, "--worker-id", f"bench-{i}"]
+        args = [sys.executable]
+        if profile is not None:  # cProfile of each worker, written when it stops
+            args += ["-m", "cProfile", "-o", str(profile / f"worker-{i}.prof")]
+        args += ["-m", "outdial.dialer", "--database-url", url, "--worker-id", f"bench-{i}"]
         args += ["--no-agent", "--no-migrate", "--log-level", "warning"]
         with (logs / f"worker-{i}.log").open("wb") as out:
             procs.append(
@@ -201,7 +228,7 @@ def start_workers(url: str, logs: Path) -> list[OwnedProcess]:
     return procs
 
 
-async def run(quick: bool, admin: str) -> dict[str, Any]:
+async def run(quick: bool, admin: str, profile: Path | None = None) -> dict[str, Any]:
     n_latency, n_burst = (60, 300) if quick else (200, 1500)
     name = f"outdial_bench_dialer_{uuid.uuid4().hex[:8]}"
     await _admin(f'CREATE DATABASE "{name}"', admin)
@@ -219,7 +246,7 @@ async def run(quick: bool, admin: str) -> dict[str, Any]:
             await s.flush()
             trunk = SipTrunk(org_id=org.id, address=sipp.address)
             s.add(trunk)
-        workers = start_workers(url, tmp)
+        workers = start_workers(url, tmp, profile)
 
         async def ready() -> bool:
             async with db.session() as s:
@@ -230,7 +257,9 @@ async def run(quick: bool, admin: str) -> dict[str, Any]:
 
         await _wait(ready, within=60)
         await asyncio.sleep(1.0)  # LISTEN connections up
-        result = await measure(db, trunk, org, sipp, n_latency, n_burst)
+        result = await measure(
+            db, trunk, org, sipp, n_latency, n_burst, lambda: sum(cpu_seconds(w.proc.pid) for w in workers)
+        )
     finally:
         for w in workers:
             w.stop(timeout=15)
@@ -279,6 +308,11 @@ def show(result: dict[str, Any], console: Console) -> None:
         "≥ 50",
     )
     table.add_row("double dials", str(result["double_dials"]), "0")
+    table.add_row(
+        "worker CPU per call: one at a time / in the burst",
+        f"{result['worker_cpu_ms_per_call_latency']} / {result['worker_cpu_ms_per_call_burst']} ms",
+        "",
+    )
     table.add_row("final statuses", json.dumps(result["statuses"]), "")
     table.add_row("load average (1 min)", str(result["load_average_1m"]), "")
     console.print(table)
@@ -291,8 +325,13 @@ def main() -> None:
     parser.add_argument("--quick", action="store_true", help="fewer calls (60 + a burst of 300)")
     parser.add_argument("--json", action="store_true", help="print one JSON object")
     parser.add_argument("--pg", default=PG_ADMIN, help="admin URL of the PostgreSQL server to use")
+    parser.add_argument(
+        "--profile", type=Path, help="run the workers under cProfile, writing DIR/worker-N.prof"
+    )
     args = parser.parse_args()
-    result = asyncio.run(run(args.quick, args.pg))
+    if args.profile is not None:
+        args.profile.mkdir(parents=True, exist_ok=True)
+    result = asyncio.run(run(args.quick, args.pg, args.profile))
     RESULTS.parent.mkdir(parents=True, exist_ok=True)
     RESULTS.write_text(json.dumps(result, indent=2) + "\n")
     if args.json:

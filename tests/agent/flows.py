@@ -1,37 +1,16 @@
-"""Flows shared by the agent tests: the appointment confirmation of docs/agents.md."""
+"""Flows shared by the agent tests: the demo's appointment confirmation, without the demo's timings."""
 
 from __future__ import annotations
 
 from typing import Any
 
-APPOINTMENT_STEPS: list[dict[str, Any]] = [
-    {"id": "confirm", "ask": "Can you still make it?", "on": {"yes": "confirmed", "no": "day"}},
-    {
-        "id": "day",
-        "ask": "What day works better for you?",
-        "intents": ["date"],
-        "capture": "day",
-        "on": {"date": "time"},
-    },
-    {
-        "id": "time",
-        "ask": "And at what time?",
-        "intents": ["time"],
-        "capture": "time",
-        "on": {"time": "rescheduled"},
-    },
-    {"id": "confirmed", "set": {"confirmed": True}, "say": "Great, see you then. Goodbye!", "end": True},
-    {
-        "id": "rescheduled",
-        "set": {"confirmed": False, "reschedule_to": "{{day}} {{time}}"},
-        "say": "Thanks, I have noted {{day}} at {{time}}. Goodbye!",
-        "end": True,
-    },
-]
+from outdial.demo.script import AGENT, APPOINTMENT_STEPS
 
 APPOINTMENT_AGENT: dict[str, Any] = {
     "name": "Appointment confirmation",
-    "first_message": "Hi {{first_name}}, this is Acme Dental about your appointment on {{date}}.",
-    "input_parameters": [{"name": "first_name", "required": True}, {"name": "date", "required": True}],
+    "first_message": AGENT["first_message"],
+    "input_parameters": AGENT["input_parameters"],
     "brain": {"type": "flow", "steps": APPOINTMENT_STEPS},
 }
+
+__all__ = ["APPOINTMENT_AGENT", "APPOINTMENT_STEPS"]

@@ -112,13 +112,46 @@ async def test_silence_reprompts_once_then_says_goodbye_with_silence_timeout() -
     assert isinstance(last[-1], EndCall) and last[-1].reason == "silence_timeout"
 
 
-async def test_opt_out_anywhere_records_do_not_call_and_ends() -> None:
+async def test_opt_out_anywhere_is_confirmed_then_records_do_not_call_and_ends() -> None:
     brain = FlowBrain(APPOINTMENT_STEPS)
     await step(brain, CallStarted())
-    actions = await step(brain, UserSaid("please stop calling me"))
+    asked = await step(brain, UserSaid("please stop calling me"))
+    assert not any(isinstance(a, OptOut | EndCall) for a in asked)
+    assert said(asked) == ["Just to confirm: you would like us to stop calling you. Is that right?"]
+    assert outcome(asked) == {"opt_out": "unconfirmed"}
+    expected = brain.expected()
+    assert expected is not None and "yes" in expected and "no" in expected and "stop calling me" in expected
+    actions = await step(brain, UserSaid("yes"))
     assert any(isinstance(a, OptOut) for a in actions)
     assert outcome(actions) == {"opt_out": True}
-    assert isinstance(actions[-1], EndCall)
+    assert isinstance(actions[-1], EndCall) and actions[-1].reason == "agent_hangup"
+
+
+async def test_an_opt_out_that_is_not_confirmed_goes_back_to_the_question() -> None:
+    """A grammar recognizer can turn a greeting into "do not call me": nothing is listed on that alone."""
+    brain = FlowBrain(APPOINTMENT_STEPS)
+    await step(brain, CallStarted())
+    await step(brain, UserSaid("do not call me", 0.9))
+    back = await step(brain, UserSaid("no"))
+    assert not any(isinstance(a, OptOut | EndCall) for a in back)
+    assert said(back) == ["Sorry, I misunderstood.", "Can you still make it?"]
+    assert outcome(back) == {"opt_out": False}
+    # the flow goes on where it was
+    assert said(await step(brain, UserSaid("yes"))) == ["Great, see you then. Goodbye!"]
+
+
+async def test_silence_while_confirming_an_opt_out_asks_again_then_ends_without_listing() -> None:
+    brain = FlowBrain(APPOINTMENT_STEPS, silence_reprompt="Still there?", goodbye="Bye now.")
+    await step(brain, CallStarted())
+    await step(brain, UserSaid("stop calling me"))
+    again = await step(brain, Silence(1))
+    assert said(again) == [
+        "Still there?",
+        "Just to confirm: you would like us to stop calling you. Is that right?",
+    ]
+    last = await step(brain, Silence(2))
+    assert not any(isinstance(a, OptOut) for a in last)
+    assert isinstance(last[-1], EndCall) and last[-1].reason == "silence_timeout"
 
 
 async def test_dtmf_digits_capture_send_dtmf_and_transfer() -> None:

@@ -187,6 +187,24 @@ async def test_a_short_greeting_through_the_telephone_path_is_a_person(
     assert lead - 0.1 <= detector.onset_ms / 1000 <= detected_s
 
 
+async def test_a_greeting_from_the_first_frame_is_a_person_on_every_call() -> None:
+    # The e2e callee greets the instant it answers: no quiet lead-in for the window to start from. A
+    # call after another (hold music, a person) in the same process must decide exactly the same.
+    spoken = telephone(await _say("Hello? Yes, this is John speaking."))
+    decisions = []
+    for before in (None, _line(two_sine_notes(6.0)), spoken):
+        if before is not None:
+            _feed(HumanSpeechDetector(RATE), before)  # an earlier call, its own detector
+        detector = HumanSpeechDetector(RATE)
+        assert _feed(detector, spoken + _silence(0.5))
+        assert detector.detected_at_frame is not None and detector.onset_ms is not None
+        decisions.append((detector.detected_at_frame, detector.onset_ms))
+    frame, onset_ms = decisions[0]
+    assert decisions == [decisions[0]] * 3
+    assert frame * 20 <= 1200 < len(spoken) / 2 / RATE * 1000  # within the first words, not after
+    assert onset_ms <= 100
+
+
 @pytest.mark.parametrize("text", ["Hi, who is calling please?", "Sorry, could you say that again?"])
 async def test_other_short_replies_are_a_person(text: str) -> None:
     spoken = telephone(await _say(text))

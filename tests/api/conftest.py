@@ -10,8 +10,6 @@ The seeding helpers write rows straight to the store, so a test can set up state
 from __future__ import annotations
 
 import asyncio
-import shutil
-import uuid
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -25,10 +23,14 @@ from outdial.api.app import create_app
 from outdial.api.auth import get_or_create_org, issue_key
 from outdial.config import Settings
 from outdial.store.db import Database
-from outdial.store.migrate import upgrade
 from outdial.store.models import Agent, PhoneNumber, SipTrunk
 from outdial.store.types import utcnow
-from tests.support.databases import PG_ADMIN, _pg_exec, require_postgres
+from tests.support.databases import (
+    empty_pg_database,
+    migrated_pg_database,
+    migrated_sqlite_template,
+    sqlite_copy,
+)
 
 
 @dataclass(frozen=True)
@@ -134,45 +136,12 @@ def settings(tmp_path: Path, db_url: str) -> Settings:
 
 @pytest.fixture(scope="session")
 def _sqlite_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """A migrated SQLite file, copied for each test (migrating per test is the slow part)."""
-    path = tmp_path_factory.mktemp("template") / "outdial.db"
-    upgrade(f"sqlite+aiosqlite:///{path}")
-    return path
+    return migrated_sqlite_template(tmp_path_factory.mktemp("template"))
 
 
 @pytest.fixture(scope="session")
 def _pg_database() -> Iterator[str]:
-    """One migrated PostgreSQL database for the session; each test starts from it emptied."""
-    require_postgres()
-    name = f"outdial_api_{uuid.uuid4().hex[:12]}"
-    asyncio.run(_pg_exec(f'CREATE DATABASE "{name}"'))
-    try:
-        url = f"{_pg_base()}/{name}"
-        upgrade(url)
-        yield url
-    finally:
-        asyncio.run(_pg_exec(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-
-
-def _pg_base() -> str:
-    return PG_ADMIN.rsplit("/", 1)[0].replace("postgresql://", "postgresql+asyncpg://")
-
-
-async def _pg_empty(url: str) -> None:
-    import asyncpg
-
-    conn = await asyncpg.connect(url.replace("postgresql+asyncpg://", "postgresql://"), timeout=5)
-    try:
-        tables = await conn.fetch(
-            "SELECT tablename FROM pg_tables WHERE schemaname = 'public' AND tablename <> 'alembic_version'"
-        )
-        # DELETE with foreign-key triggers off: far faster than TRUNCATE on a few small tables.
-        async with conn.transaction():
-            await conn.execute("SET LOCAL session_replication_role = replica")
-            for t in tables:
-                await conn.execute(f'DELETE FROM "{t["tablename"]}"')
-    finally:
-        await conn.close()
+    yield from migrated_pg_database()
 
 
 @pytest.fixture(params=["sqlite", "postgres"])
@@ -180,12 +149,10 @@ def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
     """Overrides the suite's ``db_url``: the same two databases, migrated once and empty for each test
     (creating and migrating a database per test is what made API tests slow)."""
     if request.param == "sqlite":
-        target = tmp_path / "outdial.db"
-        shutil.copyfile(request.getfixturevalue("_sqlite_template"), target)
-        yield f"sqlite+aiosqlite:///{target}"
+        yield sqlite_copy(request.getfixturevalue("_sqlite_template"), tmp_path)
         return
     url = request.getfixturevalue("_pg_database")
-    asyncio.run(_pg_empty(url))
+    asyncio.run(empty_pg_database(url))
     yield url
 
 

@@ -129,21 +129,23 @@ async def test_unanswered_call_is_canceled_at_the_ring_timeout_and_ends_no_answe
     assert far.ended is not None and far.ended.end_reason == "canceled"
 
 
-async def test_unreachable_trunk_fails_the_call(tmp_path: Path) -> None:
+@pytest.mark.parametrize("transport", ["tcp", "udp"])
+async def test_unreachable_trunk_fails_the_call(tmp_path: Path, transport: str) -> None:
     async with running_stack(tmp_path, persona()) as stack:
         # A trunk that answered when its number was verified, then went away: nothing listens now.
         port = free_port()
         gone = await UserAgent.start("127.0.0.1", port, tcp_port=port)
         try:
-            await stack.provision(address=f"127.0.0.1:{port}", transport="tcp")
+            await stack.provision(address=f"127.0.0.1:{port}", transport=transport)
         finally:
             await gone.close()
         created = await stack.place(await stack.agent(**SAY_AND_HANG_UP))
+        # Over UDP too the refusal is known at once (ICMP port unreachable), not after timer B's 32 s.
         call = await stack.wait(created["id"], within=20)
 
     assert call["status"] == "failed"
     assert call["end_reason"] in ("trunk_error", "network_error")
-    assert call["error"] and call["answered_at"] is None
+    assert call["error"] and "unreachable" in call["error"] and call["answered_at"] is None
     assert [a["status"] for a in call["attempts"]] == ["failed"]
 
 

@@ -13,6 +13,7 @@ import numpy as np
 import pytest
 
 from outdial.sip import IncomingCall, UserAgent
+from tests.e2e.agents import KEEPS_WAITING, WAITS_WHATEVER_IS_SAID
 from tests.e2e.harness import ShiftedClock, persona, running_stack
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(90)]
@@ -20,12 +21,6 @@ pytestmark = [pytest.mark.slow, pytest.mark.timeout(90)]
 SAY_AND_HANG_UP = {
     "first_message": "Hello, this is a short test call.",
     "brain": {"type": "flow", "steps": [{"say": "Goodbye!", "end": True}]},
-}
-# An agent that asks and waits: nothing the callee says matches, and silence never times out in time.
-KEEPS_WAITING = {
-    "first_message": "Hello.",
-    "silence_timeout_seconds": 60,
-    "brain": {"type": "flow", "steps": [{"ask": "Please press one.", "intents": ["digits"], "on": {}}]},
 }
 
 
@@ -183,6 +178,23 @@ async def test_max_hold_hangs_up_when_no_human_ever_speaks(tmp_path: Path) -> No
     assert (call["status"], call["end_reason"]) == ("completed", "max_hold")
     assert call["answered_at"] is not None and call["duration_seconds"] <= 5
     assert far.said == [] and far.ended_by == "caller"
+
+
+async def test_max_hold_leaves_a_call_alone_once_a_person_speaks(tmp_path: Path) -> None:
+    greeting = "Hello? Yes, this is John speaking."
+    async with running_stack(tmp_path, persona(greeting=greeting)) as stack:
+        await stack.provision()
+        # max_hold leaves room for a slow start on a loaded machine; without detection it still ends
+        # the call (max_hold) well before max_duration. The agent must not end the call itself on
+        # whatever the recognizer makes of the greeting (see WAITS_WHATEVER_IS_SAID).
+        agent = await stack.agent(**WAITS_WHATEVER_IS_SAID, max_hold_seconds=5)
+        created = await stack.place(agent, max_duration_seconds=10)  # the API's minimum
+        call = await stack.wait(created["id"], within=30)
+        far = await stack.callee_call()
+
+    assert [s.text for s in far.said] == [greeting] and far.ended_by == "caller"
+    assert (call["status"], call["end_reason"]) == ("completed", "max_duration")
+    assert call["duration_seconds"] >= 9
 
 
 def _hold_music(rate: int, seconds: float) -> bytes:

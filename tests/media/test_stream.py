@@ -299,3 +299,14 @@ async def test_a_peer_using_another_packet_time_is_played_exactly(
         await asyncio.sleep(0.3)
     assert g711.ulaw_decode(source) in b"".join(heard)
     assert stream.stats.late == 0 and stream.stats.overflow == 0
+
+
+async def test_first_speech_is_reported_once_even_when_its_frame_is_the_last_before_silence(
+    open_stream: OpenStream,
+) -> None:
+    a, _b = await _pair(open_stream, 16000, PCMU, srtp=False)
+    speech_at: list[float] = []
+    a.set_first_speech_handler(speech_at.append)
+    a.write(speech_like(0.02, 16000))  # exactly one frame of speech, then comfort silence
+    await asyncio.sleep(0.2)
+    assert len(speech_at) == 1 and a.first_speech_sent_at == speech_at[0]

@@ -22,7 +22,6 @@ from tests.sip.sippkit import (
     scenario,
     start_sipp,
 )
-from tests.support.procs import free_port
 
 pytestmark = [pytest.mark.interop, pytest.mark.timeout(60)]
 DTMF_PCAP = "/usr/share/sip-tester/dtmf_2833_1.pcap"
@@ -249,16 +248,50 @@ async def test_callee_hangs_up_with_bye(ua: UserAgent, tmp_path: Path) -> None:
     assert await sipp.finished() == 0, sipp.output()
 
 
+class LossyLink(asyncio.DatagramProtocol):
+    """A UDP hop in front of sipp that loses the first datagram it is sent (the INVITE) and relays the rest.
+
+    A closed port would not do: it answers with an ICMP error, which fails the INVITE at once (§18.4).
+    """
+
+    def __init__(self, upstream: tuple[str, int]) -> None:
+        self.upstream = upstream
+        self.client: tuple[str, int] | None = None
+        self.transport: asyncio.DatagramTransport | None = None
+        self.dropped = self.relayed = 0
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        self.transport = transport  # type: ignore[assignment]
+
+    def datagram_received(self, data: bytes, addr: tuple[str, int]) -> None:
+        assert self.transport is not None
+        if addr == self.upstream:
+            if self.client is not None:
+                self.transport.sendto(data, self.client)
+        elif self.dropped == 0:
+            self.client, self.dropped = addr, 1
+        else:
+            self.client = addr
+            self.relayed += 1
+            self.transport.sendto(data, self.upstream)
+
+
 async def test_lost_invite_is_recovered_by_retransmission(ua: UserAgent, tmp_path: Path) -> None:
-    port = free_port("udp")
-    body = ANSWER_THEN_BYE
-    # Nothing listens yet: the first INVITE is lost; timer A's retransmission reaches sipp.
-    call = await ua.invite(TrunkConfig(address=f"127.0.0.1:{port}"), to="100", from_="200")
-    await asyncio.sleep(0.15)
-    sipp = start_sipp(tmp_path, "lost", scenario("lost", body), port=port)
-    assert await asyncio.wait_for(call.wait_answered(), 5)
-    await call.hangup()
-    assert await sipp.finished() == 0, sipp.output()
+    sipp = start_sipp(tmp_path, "lost", scenario("lost", ANSWER_THEN_BYE))
+    link = LossyLink(("127.0.0.1", sipp.port))
+    hop, _ = await asyncio.get_running_loop().create_datagram_endpoint(
+        lambda: link, local_addr=("127.0.0.1", 0)
+    )
+    try:
+        trunk = TrunkConfig(address=f"127.0.0.1:{hop.get_extra_info('sockname')[1]}")
+        call = await ua.invite(trunk, to="100", from_="200")
+        assert await asyncio.wait_for(call.wait_answered(), 5)
+        await call.hangup()
+        assert await sipp.finished() == 0, sipp.output()
+    finally:
+        hop.close()
+    # The first INVITE was lost; timer A's retransmission got through.
+    assert link.dropped == 1 and link.relayed >= 1
 
 
 async def test_lost_200_is_recovered_by_the_callee_retransmitting_it(ua: UserAgent, tmp_path: Path) -> None:
@@ -310,10 +343,15 @@ async def test_options_ping_returns_the_status(ua: UserAgent, tmp_path: Path) ->
 
 
 async def test_options_ping_to_nobody_times_out() -> None:
+    """A trunk that swallows the request: timer F. (A closed port fails at once: tests/sip/test_ua.py.)"""
+    import socket
+
     agent = await UserAgent.start(timers=Timers(t1=0.02))
     try:
-        with pytest.raises(SipTimeout):
-            await agent.options_ping(TrunkConfig(address=f"127.0.0.1:{free_port('udp')}"))
+        with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as black_hole, pytest.raises(SipTimeout):
+            black_hole.bind(("127.0.0.1", 0))
+            port = black_hole.getsockname()[1]
+            await agent.options_ping(TrunkConfig(address=f"127.0.0.1:{port}"))
     finally:
         await agent.close()
 

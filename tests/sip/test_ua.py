@@ -170,6 +170,32 @@ async def test_unreachable_tcp_trunk_ends_as_trunk_error(pair: Pair) -> None:
     assert "unreachable" in ended.reason
 
 
+async def test_unreachable_udp_trunk_ends_at_the_icmp_error_not_at_timer_b(pair: Pair) -> None:
+    """RFC 3261 §18.4: a port-unreachable ICMP error fails the INVITE at once (timer B would be 32 s)."""
+    import time
+
+    from tests.support.procs import free_port
+
+    port = free_port("udp")
+    started = time.monotonic()
+    call = await pair.caller.invite(TrunkConfig(address=f"127.0.0.1:{port}"), to="100", from_="200")
+    ended = await asyncio.wait_for(call.wait_ended(), 5)
+    assert time.monotonic() - started < 2
+    assert (ended.sip_status, ended.end_reason) == (None, EndReason.TRUNK_ERROR)
+    assert ended.reason == f"trunk unreachable: ICMP port unreachable from 127.0.0.1:{port}"
+
+
+async def test_options_ping_to_a_closed_udp_port_fails_at_once(pair: Pair) -> None:
+    from outdial.sip.errors import SipError, SipTimeout
+    from tests.support.procs import free_port
+
+    with pytest.raises(SipError, match="ICMP port unreachable") as raised:
+        await asyncio.wait_for(
+            pair.caller.options_ping(TrunkConfig(address=f"127.0.0.1:{free_port('udp')}")), 2
+        )
+    assert not isinstance(raised.value, SipTimeout)
+
+
 async def test_options_ping_over_tls_is_answered_by_our_uas(pair: Pair) -> None:
     assert await pair.caller.options_ping(pair.trunk("tls")) == 200
 
@@ -225,11 +251,31 @@ async def test_closing_the_agent_gives_up_on_a_peer_that_vanished(pair: Pair) ->
     pair.on_invite(answer_after_ring)
     call = await pair.caller.invite(pair.trunk(), to="100", from_="200")
     assert await asyncio.wait_for(call.wait_answered(), 5)
-    await pair.callee.transport.close()  # the far end disappears without a BYE
-    # Our BYE goes unanswered (timer F would take 64*T1 = 3.2 s); close gives up after 2 s.
-    await asyncio.wait_for(pair.caller.close(), 3)
+    import socket
+
+    host, port = pair.callee.listening("udp")
+    await pair.callee.transport.close()  # the far end disappears without a BYE ...
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as black_hole:
+        for _ in range(50):  # the closed transport lets go of its socket on a later loop iteration
+            try:
+                black_hole.bind((host, port))  # ... and its address swallows packets (no ICMP error)
+                break
+            except OSError:
+                await asyncio.sleep(0.01)
+        # Our BYE goes unanswered (timer F would take 64*T1 = 3.2 s); close gives up after 2 s.
+        await asyncio.wait_for(pair.caller.close(), 3)
     assert call.ended is not None and call.ended.end_reason is EndReason.NETWORK_ERROR
     assert call.media is not None and call.media.closed
+
+
+async def test_hanging_up_on_a_peer_whose_port_closed_ends_at_once(pair: Pair) -> None:
+    """The BYE draws an ICMP port unreachable: the call ends as we asked, without waiting for timer F."""
+    pair.on_invite(answer_after_ring)
+    call = await pair.caller.invite(pair.trunk(), to="100", from_="200")
+    assert await asyncio.wait_for(call.wait_answered(), 5)
+    await pair.callee.transport.close()
+    await asyncio.wait_for(call.hangup(), 1)
+    assert call.ended is not None and call.ended.end_reason is EndReason.AGENT_HANGUP
 
 
 async def test_trunk_closing_the_tcp_connection_fails_the_call_at_once(pair: Pair) -> None:

@@ -10,7 +10,10 @@ from __future__ import annotations
 import asyncio
 import weakref
 from collections.abc import Callable, Hashable
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
+
+if TYPE_CHECKING:
+    import openai
 
 T = TypeVar("T")
 
@@ -26,3 +29,13 @@ def shared_client(key: Hashable, create: Callable[[], T]) -> T:
         per_loop[key] = create()
     client: T = per_loop[key]
     return client
+
+
+def openai_client(api_key: str, base_url: str | None, timeout: float) -> openai.AsyncOpenAI:
+    """The OpenAI client of one account on the running loop (STT and TTS of that account share it)."""
+    import openai
+
+    return shared_client(
+        ("openai", api_key, base_url, timeout),
+        lambda: openai.AsyncOpenAI(api_key=api_key, base_url=base_url, timeout=timeout, max_retries=1),
+    )

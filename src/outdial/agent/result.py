@@ -23,6 +23,7 @@ class SessionResult:
     answered_at: datetime | None
     human_speech_detected_ms: float | None  # answer → first callee speech (for max_hold)
     duration_ms: float
+    answered_by: str | None = None  # human | machine | unknown with answering-machine detection on
     opt_out: bool = False  # the callee asked not to be called again
     transfer_to: str | None = None
 

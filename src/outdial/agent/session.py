@@ -49,16 +49,19 @@ from outdial.agent.result import SessionResult
 from outdial.agent.settings import AgentConfig
 from outdial.agent.silence import SilenceTimer
 from outdial.agent.transcript import Transcript
+from outdial.agent.voicemail import Step, VoicemailWatch
 from outdial.lifecycle import EndReason
 
 log = logging.getLogger(__name__)
 
 Hangup = Callable[[EndReason], Awaitable[None] | None]
-TransferTo = Callable[[str], Awaitable[None] | None]
+# Transfers the call to a number or SIP URI; returns None once done, or why it could not be done.
+TransferTo = Callable[[str], Awaitable[str | None]]
 
 _T = TypeVar("_T")
 _DRAIN_GRACE_S = 2.0  # beyond the audio still queued, how long an ending waits for it to play out
 _APOLOGY = "I'm sorry, I'm having technical difficulties."
+_TRANSFER_APOLOGY = "I'm sorry, I could not transfer your call."
 _END_REASONS = {r.value: r for r in EndReason}
 
 
@@ -107,7 +110,11 @@ class AgentSession:
         self._transcript = Transcript(on_add=on_turn)  # on_turn: e.g. transcript.updated events
         self._silence = SilenceTimer(agent.silence_timeout_seconds, self._on_silence)
         self._recorder = StereoRecorder(recording_path, port.sample_rate) if recording_path else None
-        self._first_message = render(agent.first_message, make_scope(variables, call_context, metadata))
+        scope = make_scope(variables, call_context, metadata)
+        self._first_message = render(agent.first_message, scope)
+        self._voicemail_message = render(agent.voicemail_message, scope) if agent.voicemail_message else ""
+        self._voicemail = VoicemailWatch(port.sample_rate) if agent.answering_machine_detection else None
+        self._leaving_message = False  # a machine answered: the agent waits for the beep, then speaks
         self._first_pcm: bytes | None = None
         self._prepare_task: asyncio.Task[None] | None = None
 
@@ -127,6 +134,7 @@ class AgentSession:
         self.outcome: dict[str, Any] = {}
         self._opt_out = False
         self._transfer_to: str | None = None
+        self._transferring = False
         self._ending = False
         self._done = asyncio.Event()
         self._result: SessionResult | None = None
@@ -167,8 +175,15 @@ class AgentSession:
         return self._result
 
     async def stop(self, reason: EndReason | str = EndReason.CALLEE_HANGUP) -> SessionResult:
-        """The call ended outside the agent (callee hung up, max hold, cancel): close the books."""
-        await self._end(EndReason(reason), hangup=False)
+        """The call ended outside the agent (callee hung up, max hold, cancel): close the books.
+
+        A callee who hangs up while a transfer is in flight has gone to the target (RFC 5589 §6:
+        the transferee ends the original call once its new one is up): ``transferred``.
+        """
+        reason = EndReason(reason)
+        if self._transferring and reason is EndReason.CALLEE_HANGUP:
+            reason = EndReason.TRANSFERRED
+        await self._end(reason, hangup=False)
         return await self.wait()
 
     @property
@@ -230,6 +245,12 @@ class AgentSession:
         event = None
         if vad_frame:
             probability = self._gate(self._vad.feed(vad_frame), frame, self._detector.threshold)
+            if self._voicemail is not None:
+                step = self._voicemail.feed(frame, probability >= self._detector.threshold)
+                if step is not None:
+                    self._on_voicemail_step(step)
+            if self._leaving_message:
+                return  # a voicemail greeting is not a turn to answer
             event = self._detector.feed(probability, now)
         if isinstance(event, SpeechStart):
             self._on_speech_start(event)
@@ -305,6 +326,29 @@ class AgentSession:
             self._greet(None)  # user_first: a key press is as good as a hello
         else:
             self._respond(DtmfReceived(digit), None)
+
+    # -- answering machines ------------------------------------------------------------------
+    def _on_voicemail_step(self, step: Step) -> None:
+        if step == "record":
+            self._spawn(self._leave_message())
+        elif step == "machine" and self.agent.voicemail == "hangup":
+            self._spawn(self._end(EndReason.VOICEMAIL, hangup=True))
+        elif step == "machine" and self.agent.voicemail == "leave_message" and self._voicemail is not None:
+            # Stop talking over the greeting; what was said stays in the books. Speak after the beep.
+            self._leaving_message = self._voicemail.waiting_for_beep = True
+            self._silence.disarm()
+            if self._greeting_timer is not None:
+                self._greeting_timer.cancel()
+                self._greeting_timer = None
+            self._greeted = True
+            self._barge_in()
+            self._recognizer.discard()
+
+    async def _leave_message(self) -> None:
+        self._playback.begin_turn()
+        await self._playback.say(self._voicemail_message or self._first_message, self._tts)
+        await self._drain_and_finish_turn(None)
+        await self._end(EndReason.VOICEMAIL, hangup=True)
 
     # -- outbound audio ----------------------------------------------------------------------
     def _on_sent(self, frame: bytes) -> None:
@@ -389,9 +433,17 @@ class AgentSession:
         elif isinstance(action, Transfer):
             await self._drain_and_finish_turn(timer)
             self._transfer_to = action.to
+            failure: str | None = "this line cannot transfer calls"
             if self._transfer is not None:
-                await _maybe_await(self._transfer(action.to))
-            await self._end(EndReason.TRANSFERRED, hangup=self._transfer is None)
+                self._transferring = True
+                failure = await self._transfer(action.to)
+                self._transferring = False
+            if failure:
+                log.info("transfer to %s failed: %s", action.to, failure)
+                self.outcome["transfer_failed"] = failure
+                await self._say_goodbye_and_end(EndReason.AGENT_HANGUP, _TRANSFER_APOLOGY)
+                return
+            await self._end(EndReason.TRANSFERRED, hangup=True)
 
     def _first_chunk_hook(self, timer: TurnTimer | None) -> Callable[[float], None] | None:
         if timer is None or timer.first_chunk is not None:
@@ -475,6 +527,9 @@ class AgentSession:
             first_audio_ms=self._first_audio_ms,
             answered_at=self._answered_at,
             human_speech_detected_ms=self._human_speech_ms,
+            answered_by=self._voicemail.answered_by.value
+            if self._voicemail is not None and self._voicemail.answered_by is not None
+            else None,
             duration_ms=self._now(),
             opt_out=self._opt_out,
             transfer_to=self._transfer_to,

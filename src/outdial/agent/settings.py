@@ -101,8 +101,12 @@ class AgentConfig(BaseModel):
     silence_reprompt: str = Field(default="Are you still there?", max_length=500)
     goodbye_message: str = Field(default="Goodbye!", max_length=500)
     record: bool = True
+    # Answering-machine detection (off by default: a person with a long greeting, a receptionist
+    # say, is taken for a machine). On: the call's answered_by is filled in and ``voicemail`` says
+    # what happens when a machine answers.
+    answering_machine_detection: bool = False
     voicemail: Literal["hangup", "leave_message", "continue"] = "hangup"
-    voicemail_message: str | None = Field(default=None, max_length=2000)
+    voicemail_message: str | None = Field(default=None, max_length=2000)  # else the first message
     turn_taking: TurnTaking = Field(default_factory=TurnTaking)
 
     @field_validator("stt", "tts", "vad")

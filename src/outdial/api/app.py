@@ -11,6 +11,7 @@ from fastapi import FastAPI
 from fastapi.openapi.utils import get_openapi
 
 from outdial import __version__
+from outdial.api.auth import KeyCache
 from outdial.api.errors import install_error_handlers
 from outdial.config import Settings, get_settings
 from outdial.store.db import Database
@@ -78,6 +79,7 @@ def create_app(
     )
     app.state.settings = settings
     app.state.db = database
+    app.state.key_cache = KeyCache()
     install_error_handlers(app)
 
     @app.get("/healthz", tags=["ops"], summary="Liveness check")

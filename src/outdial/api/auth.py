@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import hashlib
 import secrets
+import time
+from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -72,6 +74,12 @@ async def authenticate(session: AsyncSession, secret: str) -> Principal | None:
 
     Records the key's use (``last_used_at``, at most once a minute) and commits that on ``session``.
     """
+    verified = await _verify(session, secret)
+    return verified[0] if verified is not None else None
+
+
+async def _verify(session: AsyncSession, secret: str) -> tuple[Principal, datetime] | None:
+    """The principal and when its use was last recorded (now, or within the last minute)."""
     if not secret or len(secret) > 200:
         return None
     row = (
@@ -84,7 +92,57 @@ async def authenticate(session: AsyncSession, secret: str) -> Principal | None:
     if row is None or row.revoked_at is not None:
         return None
     now = utcnow()
-    if row.last_used_at is None or now - row.last_used_at >= TOUCH_EVERY:
+    touched = row.last_used_at
+    if touched is None or now - touched >= TOUCH_EVERY:
         await session.execute(update(ApiKey).where(ApiKey.id == row.id).values(last_used_at=now))
         await session.commit()
-    return Principal(org_id=row.org_id, key_id=row.id, agent_id=row.agent_id)
+        touched = now
+    return Principal(org_id=row.org_id, key_id=row.id, agent_id=row.agent_id), touched
+
+
+# A verified key is trusted for this long by the process that verified it, without reading the
+# database again: a revoked (or deleted) key keeps working at most this long after the revocation.
+CACHE_TTL_SECONDS = 5.0
+CACHE_MAX_KEYS = 10_000
+
+
+@dataclass(slots=True)
+class _Verified:
+    principal: Principal
+    checked_at: float  # monotonic clock
+    touched_at: datetime  # last_used_at as recorded
+
+
+class KeyCache:
+    """Keys verified in the last :data:`CACHE_TTL_SECONDS`, by their secret's hash (one per app).
+
+    A hit costs no database round trip. An entry is read again from the database once it is older
+    than the TTL, or when the key's ``last_used_at`` is due (once a minute), so revocation takes
+    effect within the TTL and usage is still recorded at the same precision.
+    """
+
+    def __init__(self, ttl: float = CACHE_TTL_SECONDS, max_keys: int = CACHE_MAX_KEYS) -> None:
+        self.ttl = ttl
+        self.max_keys = max_keys
+        self.clock: Callable[[], float] = time.monotonic
+        self._entries: dict[str, _Verified] = {}
+
+    def clear(self) -> None:
+        self._entries.clear()
+
+    async def authenticate(self, session: AsyncSession, secret: str) -> Principal | None:
+        if not secret or len(secret) > 200:
+            return None
+        digest = hash_secret(secret)
+        now = self.clock()
+        hit = self._entries.get(digest)
+        if hit is not None and now - hit.checked_at < self.ttl and utcnow() - hit.touched_at < TOUCH_EVERY:
+            return hit.principal
+        verified = await _verify(session, secret)
+        if verified is None:
+            self._entries.pop(digest, None)
+            return None
+        if len(self._entries) >= self.max_keys:
+            self._entries.clear()  # bounded; cheap to refill (one query per key)
+        self._entries[digest] = _Verified(verified[0], now, verified[1])
+        return verified[0]

@@ -9,7 +9,7 @@ from fastapi import Depends, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from outdial.api.auth import Principal, authenticate
+from outdial.api.auth import KeyCache, Principal
 from outdial.api.errors import ApiError
 from outdial.config import Settings
 from outdial.store.db import Database
@@ -17,12 +17,12 @@ from outdial.store.db import Database
 _bearer = HTTPBearer(auto_error=False, description="An outdial API key: `Authorization: Bearer od_...`")
 
 
-def get_db(request: Request) -> Database:
+async def get_db(request: Request) -> Database:
     db: Database = request.app.state.db
     return db
 
 
-def get_settings(request: Request) -> Settings:
+async def get_settings(request: Request) -> Settings:
     settings: Settings = request.app.state.settings
     return settings
 
@@ -38,18 +38,22 @@ UNAUTHORIZED = ApiError(
 
 
 async def get_principal(
+    request: Request,
     session: Annotated[AsyncSession, Depends(get_session)],
     creds: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
 ) -> Principal:
-    """The key's principal, checked in the request's own session (one session per request).
+    """The key's principal: from the app's cache of recently verified keys, else checked in the
+    request's own session (one session per request; see :class:`~outdial.api.auth.KeyCache`).
 
-    The check's transaction is closed before the route runs, so the route starts on a fresh one
-    (and may still choose its isolation level).
+    A check that reads the database closes its transaction before the route runs, so the route
+    starts on a fresh one (and may still choose its isolation level).
     """
     if creds is None or creds.scheme.lower() != "bearer":
         raise UNAUTHORIZED
-    principal = await authenticate(session, creds.credentials)
-    await session.commit()
+    cache: KeyCache = request.app.state.key_cache
+    principal = await cache.authenticate(session, creds.credentials)
+    if session.in_transaction():
+        await session.commit()
     if principal is None:
         raise UNAUTHORIZED
     return principal

@@ -11,13 +11,14 @@ import uuid
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import func, select, update
+from sqlalchemy import bindparam, func, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from outdial.api.errors import ApiError
 from outdial.billing.models import BillingAccount, LedgerEntry
 from outdial.billing.providers import PaymentProvider
+from outdial.store.db import read_shared
 from outdial.store.models import Call
 from outdial.store.types import utcnow
 
@@ -182,9 +183,18 @@ async def maybe_auto_reload(
     return entry
 
 
+_accounts = BillingAccount.__table__
+# Built once (a Core statement reused with parameters): every call creation runs it.
+_RATE_AND_BALANCE = select(_accounts.c.rate_cents_per_minute, _accounts.c.balance_cents).where(
+    _accounts.c.org_id == bindparam("org_id")
+)
+
+
 async def refuse_insufficient(session: AsyncSession, call: Call) -> None:
     """Pre-create check: with billing on, a balance at or under zero refuses new calls (402)."""
-    acct = await session.get(BillingAccount, call.org_id)
+    # Creations never write the balance: a writer batch reads it once for all its calls.
+    rows = await read_shared(session, _RATE_AND_BALANCE, {"org_id": call.org_id})
+    acct = rows[0] if rows else None
     if acct is None or acct.rate_cents_per_minute is None:
         return
     if acct.balance_cents <= 0:

@@ -19,6 +19,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
 
+import numpy as np
+
 from outdial.agent.protocols import TTS, VAD
 from outdial.agent.recording import StereoRecorder
 from outdial.agent.tts import make_tts
@@ -254,6 +256,8 @@ class _Conversation:
     async def _talk(self) -> None:
         if self.persona.greeting:
             await self._say(Reply(say=self.persona.greeting))
+        if self.persona.beep_ms:
+            await self._beep(self.persona.beep_ms)
         replies = list(self.persona.replies)
         for i, reply in enumerate(replies):
             self.turn_ended.clear()
@@ -263,6 +267,16 @@ class _Conversation:
             if i == len(replies) - 1 and self.persona.after_last_reply == "hangup":
                 await asyncio.sleep(self.persona.hangup_delay_seconds)
                 await self.incoming.hangup()
+
+    async def _beep(self, ms: int) -> None:
+        """A voicemail system's record tone: 1 kHz, logged as said "beep"."""
+        t = np.arange(self.rate * ms // 1000) / self.rate
+        tone = (np.sin(2 * np.pi * 1000.0 * t) * 0.3 * 32767).astype("<i2").tobytes()
+        start = self._now_ms()
+        self.drained.clear()
+        self.media.write(tone)
+        await self.drained.wait()
+        self.call.said.append(Said("beep", start, self._now_ms()))
 
     async def _say(self, reply: Reply) -> None:
         if reply.silent:

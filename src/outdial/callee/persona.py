@@ -41,6 +41,7 @@ class Persona:
     ring_seconds: float = 1.0
     no_answer_seconds: float = 120.0  # behaviour "no_answer": ring this long, then 480
     greeting: str | None = None  # said as soon as the call is answered ("Hello?")
+    beep_ms: int = 0  # a voicemail box: after the greeting, a 1 kHz beep this long (0: none)
     replies: tuple[Reply, ...] = ()
     after_last_reply: Literal["hangup", "wait"] = "wait"
     hangup_delay_seconds: float = 0.5
@@ -85,6 +86,7 @@ _SCALARS: dict[str, type | tuple[type, ...]] = {
     "reply_delay_ms": int,
     "max_call_seconds": (int, float),
     "reject_code": int,
+    "beep_ms": int,
 }
 
 

@@ -17,13 +17,14 @@ from outdial.agent.settings import AgentConfig, AgentConfigError, validate_agent
 from outdial.agents.service import agent_not_found, resolved_config
 from outdial.api.auth import Principal
 from outdial.api.errors import ApiError, bad_request
-from outdial.calls import repository
+from outdial.calls import lookups
+from outdial.calls.lookups import AgentRow, NumberRow
 from outdial.calls.schemas import SCHEDULE_HORIZON_DAYS, CreateCallRequest
 from outdial.calls.validation import check_variables, normalize_number
 from outdial.lifecycle import CallStatus
 from outdial.orgs.access import agent_visible
 from outdial.orgs.inputs import has_nul
-from outdial.store.models import Call, PhoneNumber
+from outdial.store.models import Agent, Call
 from outdial.store.types import new_id
 from outdial.webhooks.urlsafety import UnresolvableHostError, UnsafeUrlError, resolve_safe_target
 
@@ -48,10 +49,28 @@ def from_number_not_found(param: str, detail: str) -> ApiError:
     return ApiError(404, "from_number_not_found", detail, param)
 
 
+@dataclass(frozen=True, slots=True)
+class CallbackCheck:
+    """The outcome of checking a request's ``callback_url``: the URL to keep, or the refusal."""
+
+    url: str | None
+    error: ApiError | None = None
+
+
 async def build_call(
-    session: AsyncSession, principal: Principal, request: CreateCallRequest, extras: Extras, now: datetime
+    session: AsyncSession,
+    principal: Principal,
+    request: CreateCallRequest,
+    extras: Extras,
+    now: datetime,
+    *,
+    callback: CallbackCheck | None = None,
 ) -> Call:
-    """The call this request describes, validated against the organization's agents and numbers."""
+    """The call this request describes, validated against the organization's agents and numbers.
+
+    ``callback``: the outcome of :func:`check_callback_url` when it was run beforehand (it waits on
+    DNS); a refusal is raised at the same point either way.
+    """
     if request.agent_id is not None and request.agent is not None:
         raise bad_request("Give agent_id or agent, not both.", "agent_id")
     if request.from_number is not None and request.phone_number_id is not None:
@@ -65,7 +84,11 @@ async def build_call(
     _check_usable(number, number_param)
 
     check_variables(request.variables, [p.model_dump() for p in config.input_parameters])
-    callback_url = await _callback_url(request.callback_url, extras.allow_private_callbacks)
+    if callback is None:
+        callback = await check_callback_url(request.callback_url, extras.allow_private_callbacks)
+    if callback.error is not None:
+        raise callback.error
+    callback_url = callback.url
     scheduled_at = _scheduled_at(request.scheduled_at, now)
     due = scheduled_at if scheduled_at is not None and scheduled_at > now else now
 
@@ -110,16 +133,16 @@ async def build_call(
 
 async def _explicit_number(
     session: AsyncSession, principal: Principal, request: CreateCallRequest
-) -> tuple[PhoneNumber | None, str]:
+) -> tuple[NumberRow | None, str]:
     if request.phone_number_id is not None:
-        row = await repository.number_by_id(session, principal.org_id, request.phone_number_id)
+        row = await lookups.number_by_id(session, principal.org_id, request.phone_number_id)
         if row is None:
             raise from_number_not_found("phone_number_id", "No such phone number in this organization.")
         return row, "phone_number_id"
     if request.from_number is None:
         return None, "from_number"
     e164 = _as_e164(request.from_number, request.country_code)
-    row = await repository.number_by_e164(session, principal.org_id, e164)
+    row = await lookups.number_by_e164(session, principal.org_id, e164)
     if row is None:
         raise from_number_not_found(
             "from_number", f"{request.from_number} is not a phone number of this organization."
@@ -147,9 +170,9 @@ async def _agent(
     session: AsyncSession,
     principal: Principal,
     request: CreateCallRequest,
-    number: PhoneNumber | None,
+    number: NumberRow | None,
     extras: Extras,
-) -> tuple[str | None, AgentConfig, PhoneNumber | None]:
+) -> tuple[str | None, AgentConfig, NumberRow | None]:
     """The agent's id (None inline), its configuration, and its own outbound number when one is needed."""
     if request.agent is not None:
         if principal.agent_id is not None:
@@ -175,7 +198,7 @@ async def _agent(
     if has_nul(agent_id) or not agent_visible(principal, agent_id):
         raise agent_not_found()
     # One query for the agent and, when the request names no caller number, the agent's own.
-    agent, own = await repository.agent_and_outbound_number(
+    agent, own = await lookups.agent_and_outbound_number(
         session, principal.org_id, agent_id, with_number=number is None
     )
     if agent is None:
@@ -185,15 +208,32 @@ async def _agent(
             400, "agent_not_published", f"Agent {agent.id} is not published; publish it first.", "agent_id"
         )
     try:
-        return agent.id, resolved_config(agent), own
+        return agent.id, _config(agent), own
     except ValidationError as exc:  # stored before a schema change made it invalid
         raise ApiError(
             400, "invalid_request", f"Agent {agent.id} has an invalid configuration: {exc}", "agent_id"
         ) from exc
 
 
-async def _only_voip_number(session: AsyncSession, principal: Principal) -> PhoneNumber:
-    numbers = await repository.voip_numbers(session, principal.org_id)
+# Resolved configurations by (agent id, updated_at): every change of an agent sets updated_at, so a
+# changed agent is a new key; unchanged agents skip re-validating their configuration per call.
+_CONFIG_CACHE_SIZE = 1024
+_configs: dict[tuple[str, datetime | None], AgentConfig] = {}
+
+
+def _config(agent: AgentRow) -> AgentConfig:
+    key = (agent.id, agent.updated_at)
+    config = _configs.get(key)
+    if config is None:
+        config = resolved_config(Agent(name=agent.name, published=agent.published, config=agent.config))
+        if len(_configs) >= _CONFIG_CACHE_SIZE:
+            _configs.clear()
+        _configs[key] = config
+    return config
+
+
+async def _only_voip_number(session: AsyncSession, principal: Principal) -> NumberRow:
+    numbers = await lookups.voip_numbers(session, principal.org_id)
     if len(numbers) == 1:
         return numbers[0]
     reason = "has no VoIP number" if not numbers else "has several VoIP numbers"
@@ -203,7 +243,7 @@ async def _only_voip_number(session: AsyncSession, principal: Principal) -> Phon
     )
 
 
-def _check_usable(number: PhoneNumber, param: str) -> None:
+def _check_usable(number: NumberRow, param: str) -> None:
     """Demo and unverified numbers place no calls, on any surface."""
     if number.kind == "demo":
         raise ApiError(
@@ -224,19 +264,19 @@ def _check_usable(number: PhoneNumber, param: str) -> None:
         )
 
 
-async def _callback_url(url: str | None, allow_private: bool) -> str | None:
+async def check_callback_url(url: str | None, allow_private: bool) -> CallbackCheck:
     if url is None:
-        return None
+        return CallbackCheck(None)
     try:
         await asyncio.wait_for(
             resolve_safe_target(url, allow_private=allow_private), CALLBACK_RESOLVE_TIMEOUT_SECONDS
         )
     except (UnresolvableHostError, TimeoutError):
         # Syntax and literal addresses passed; the name is checked again at each delivery.
-        return url
+        return CallbackCheck(url)
     except UnsafeUrlError as exc:
-        raise ApiError(400, exc.code, exc.message, "callback_url") from exc
-    return url
+        return CallbackCheck(None, ApiError(400, exc.code, exc.message, "callback_url"))
+    return CallbackCheck(url)
 
 
 def _scheduled_at(value: datetime | None, now: datetime) -> datetime | None:

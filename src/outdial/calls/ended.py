@@ -18,11 +18,22 @@ from outdial.store.models import Call
 
 log = logging.getLogger("outdial.calls")
 
+# session.info key: org id -> its BillingAccount, or None when it has none, as read in this
+# transaction by a caller that ends many calls (the dialer); an org known to have no account is not
+# charged (billing is on only once an account exists), which spares a query per call.
+BILLING_ACCOUNTS = "outdial.billing_accounts"
+
+
+def _billing_off(session: AsyncSession, org_id: str) -> bool:
+    known = session.info.get(BILLING_ACCOUNTS, {})
+    return org_id in known and known[org_id] is None
+
 
 async def on_call_ended(session: AsyncSession, call: Call) -> None:
     """Charge the ended call (billing on), announce its outcome (``call.analyzed``) and honour an
     opt-out the agent recorded in it."""
-    await charge_call(session, call)
+    if not _billing_off(session, call.org_id):
+        await charge_call(session, call)
     if call.outcome:
         record_event(session, call, EventType.CALL_ANALYZED, data={"outcome": call.outcome})
     if isinstance(call.outcome, dict) and call.outcome.get("opt_out") is True:

@@ -83,16 +83,19 @@ async def create_call(
     principal: PrincipalDep,
     session: SessionDep,
     settings: SettingsDep,
-    response: Response,
     body: Annotated[CreateCallRequest, Body(openapi_examples=examples.CREATE_EXAMPLES)],
     idempotency_key: IdempotencyKeyHeader = None,
-) -> CallCreated:
+) -> Response:
     result = await service.create_call(
         session, principal, body, settings=settings, idempotency_key=idempotency_key
     )
-    if result.replayed:
-        response.headers["Idempotent-Replayed"] = "true"
-    return result.call
+    # Serialized once, here (the model was validated when built): no second pass by response_model.
+    return Response(
+        result.call.model_dump_json(),
+        status_code=202,
+        media_type="application/json",
+        headers={"Idempotent-Replayed": "true"} if result.replayed else None,
+    )
 
 
 @router.get(

@@ -87,7 +87,21 @@ async def claim(
 
     On None the session has been rolled back and the caller replays what the other request stored.
     """
-    now = now or utcnow()
+    row = await claim_locked(session, org_id, key, scope, request_hash, now=now or utcnow())
+    try:
+        await session.flush()
+    except IntegrityError:
+        await session.rollback()
+        return None
+    return row
+
+
+async def claim_locked(
+    session: AsyncSession, org_id: str, key: str, scope: str, request_hash: str, *, now: datetime
+) -> IdempotencyKey:
+    """Add the key row in a transaction that holds the database's write lock and has just found no
+    live row for the key (the SQLite creation writer): no other writer can race it, so the row is
+    simply added (flushed with the call) and there is no conflict to handle."""
     await _purge(session, org_id, key, now)
     row = IdempotencyKey(
         org_id=org_id,
@@ -99,11 +113,6 @@ async def claim(
         created_at=now,
     )
     session.add(row)
-    try:
-        await session.flush()
-    except IntegrityError:
-        await session.rollback()
-        return None
     return row
 
 

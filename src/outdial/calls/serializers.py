@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Any
 
-from outdial.calls.repository import CallRow
-from outdial.calls.schemas import AttemptOut, CallCreated, CallOut
+from outdial.calls.repository import AttemptRow, CallRow
+from outdial.calls.schemas import CallCreated, CallOut
 from outdial.config import Settings
 from outdial.store.models import Call, CallAttempt
 from outdial.transcripts.links import recording_url
@@ -26,22 +27,22 @@ def created(call: Call) -> CallCreated:
     )
 
 
-def attempt_out(attempt: CallAttempt) -> AttemptOut:
-    return AttemptOut.model_validate(
-        {
-            "number": attempt.number,
-            "status": attempt.status,
-            "end_reason": attempt.end_reason,
-            "sip_status_code": attempt.sip_status_code,
-            "error": attempt.error,
-            "dialed_at": attempt.dialed_at,
-            "answered_at": attempt.answered_at,
-            "ended_at": attempt.ended_at,
-        }
-    )
+def _attempt_fields(attempt: CallAttempt | AttemptRow) -> dict[str, Any]:
+    return {
+        "number": attempt.number,
+        "status": attempt.status,
+        "end_reason": attempt.end_reason,
+        "sip_status_code": attempt.sip_status_code,
+        "error": attempt.error,
+        "dialed_at": attempt.dialed_at,
+        "answered_at": attempt.answered_at,
+        "ended_at": attempt.ended_at,
+    }
 
 
-def call_out(call: Call | CallRow, attempts: Sequence[CallAttempt], settings: Settings) -> CallOut:
+def call_out(
+    call: Call | CallRow, attempts: Sequence[CallAttempt | AttemptRow], settings: Settings
+) -> CallOut:
     """The record of ``call``: an ORM row, or a list row of :data:`repository.LIST_COLUMNS`."""
     return CallOut.model_validate(
         {
@@ -75,7 +76,7 @@ def call_out(call: Call | CallRow, attempts: Sequence[CallAttempt], settings: Se
             "error": call.error,
             "sip_status_code": call.sip_status_code,
             "attempt_count": call.attempt_count,
-            "attempts": [attempt_out(a) for a in attempts],
+            "attempts": [_attempt_fields(a) for a in attempts],  # validated with the record, in one pass
             "transcript_id": call.transcript_id,
             "recording_url": recording_url(settings, call),
             "outcome": call.outcome,

@@ -21,17 +21,17 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from outdial.api.auth import Principal
 from outdial.api.errors import ApiError, CodedValueError, not_found
 from outdial.api.pagination import PageParams, Pagination
-from outdial.calls import idempotency, repository, serializers
+from outdial.calls import idempotency, lookups, repository, serializers
 from outdial.calls.checks import PreCreateCheck, run_pre_create_checks
-from outdial.calls.draft import Extras, build_call
+from outdial.calls.draft import CallbackCheck, Extras, build_call, check_callback_url
 from outdial.calls.repository import CallFilters, Total
 from outdial.calls.schemas import CallCreated, CallOut, CreateCallRequest
-from outdial.calls.transitions import record_event
 from outdial.calls.validation import normalize_number
+from outdial.calls.writer import writer_for
 from outdial.config import Settings
 from outdial.dialer.cancel import CancelOutcome, request_cancel
 from outdial.dialer.notify import notify_new_call
-from outdial.lifecycle import CallStatus, EventType
+from outdial.lifecycle import CallStatus
 from outdial.orgs.inputs import has_nul
 from outdial.store.models import Call
 from outdial.store.types import utcnow
@@ -102,9 +102,24 @@ async def create_call(
                 "agent_from_number": agent_from_number,
             },
         )
-        stored = await idempotency.lookup(session, principal.org_id, idempotency_key)
+    key = _Key(idempotency_key, idempotency_scope, request_hash) if idempotency_key is not None else None
+
+    writer = writer_for(session)
+    if writer is not None:
+        # SQLite: the whole creation is one job of the writer thread, group-committed (writer.py).
+        callback = await check_callback_url(request.callback_url, extras.allow_private_callbacks)
+
+        async def job(inline: AsyncSession) -> CreateCallResult:
+            return await _create_locked(inline, principal, request, extras, key, checks, callback, source)
+
+        if session.in_transaction():  # a vendor surface's lookups: end their read transaction
+            await session.commit()
+        return await writer.submit(job, notify=lambda result: not result.replayed)
+
+    if key is not None:
+        stored = await idempotency.lookup(session, principal.org_id, key.key)
         if stored is not None:
-            return _replayed(stored, idempotency_scope, request_hash)
+            return _replayed(stored, key.scope, key.request_hash)
 
     now = utcnow()
     try:
@@ -112,17 +127,16 @@ async def create_call(
         await run_pre_create_checks(session, call, checks)
         async with _write_lock(session):
             key_row = None
-            if idempotency_key is not None:
+            if key is not None:
                 key_row = await idempotency.claim(
-                    session, principal.org_id, idempotency_key, idempotency_scope, request_hash, now=now
+                    session, principal.org_id, key.key, key.scope, key.request_hash, now=now
                 )
                 if key_row is None:  # a concurrent duplicate won the insert and has committed
-                    stored = await idempotency.lookup(session, principal.org_id, idempotency_key)
+                    stored = await idempotency.lookup(session, principal.org_id, key.key)
                     if stored is None:
                         raise idempotency.conflict("A request with this Idempotency-Key failed; retry it.")
-                    return _replayed(stored, idempotency_scope, request_hash)
-            session.add(call)  # flushed with its event at commit (the unit of work inserts calls first)
-            record_event(session, call, EventType.CALL_QUEUED, data={"source": source}, at=now)
+                    return _replayed(stored, key.scope, key.request_hash)
+            await lookups.insert_created(session, call, source=source, at=now)
             await notify_new_call(session)
             created = serializers.created(call)
             if key_row is not None:
@@ -131,6 +145,45 @@ async def create_call(
     except BaseException:
         await session.rollback()
         raise
+    return CreateCallResult(created)
+
+
+@dataclass(frozen=True, slots=True)
+class _Key:
+    key: str
+    scope: str
+    request_hash: str
+
+
+async def _create_locked(
+    session: AsyncSession,
+    principal: Principal,
+    request: CreateCallRequest,
+    extras: Extras,
+    key: _Key | None,
+    checks: Sequence[str | PreCreateCheck] | None,
+    callback: CallbackCheck,
+    source: str,
+) -> CreateCallResult:
+    """The creation as one job of the SQLite writer: its transaction holds the write lock throughout,
+    so the idempotency lookup and the key's insert cannot be raced. The writer commits; a raise
+    rolls back this job alone."""
+    now = utcnow()
+    if key is not None:
+        stored = await idempotency.lookup(session, principal.org_id, key.key, now=now)
+        if stored is not None:
+            return _replayed(stored, key.scope, key.request_hash)
+    call = await build_call(session, principal, request, extras, now, callback=callback)
+    await run_pre_create_checks(session, call, checks)
+    key_row = None
+    if key is not None:
+        key_row = await idempotency.claim_locked(
+            session, principal.org_id, key.key, key.scope, key.request_hash, now=now
+        )
+    await lookups.insert_created(session, call, source=source, at=now)
+    created = serializers.created(call)
+    if key_row is not None:
+        idempotency.store(key_row, 202, created.model_dump(mode="json"))
     return CreateCallResult(created)
 
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+
 import typer
 
 app = typer.Typer(
@@ -24,6 +26,13 @@ def _register() -> None:
                 raise
 
 
+def single_threaded_blas() -> None:
+    """The media clock's per-slot matrix products are small and run every 20 ms on the event loop's
+    thread: BLAS worker threads would only spin against it. Set before numpy is first imported."""
+    os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
+
+
 def main() -> None:
+    single_threaded_blas()
     _register()
     app()

@@ -11,6 +11,36 @@ CALLEE_NUMBER = "+14155550199"
 VARIABLES = {"first_name": "Ana", "date": "Monday"}
 
 # The docs/agents.md example: confirm, or capture a new day and time.
+APPOINTMENT_STEPS: list[dict[str, Any]] = [
+    {"id": "confirm", "ask": "Can you still make it?", "on": {"yes": "confirmed", "no": "day"}},
+    {
+        "id": "day",
+        "ask": "What day works better for you?",
+        "intents": ["date"],
+        "capture": "day",
+        "on": {"date": "time"},
+    },
+    {
+        "id": "time",
+        "ask": "And at what time?",
+        "intents": ["time"],
+        "capture": "time",
+        "on": {"time": "rescheduled"},
+    },
+    {
+        "id": "confirmed",
+        "set": {"confirmed": True},
+        "say": "Great, see you then. Goodbye!",
+        "end": True,
+    },
+    {
+        "id": "rescheduled",
+        "set": {"confirmed": False, "reschedule_to": "{{day}} {{time}}"},
+        "say": "Thanks, I have noted {{day}} at {{time}}. Goodbye!",
+        "end": True,
+    },
+]
+
 AGENT: dict[str, Any] = {
     "name": "Appointment confirmation (demo)",
     "first_message": "Hi {{first_name}}, this is Acme Dental about your appointment on {{date}}.",
@@ -19,38 +49,7 @@ AGENT: dict[str, Any] = {
     "max_duration_seconds": 60,
     "silence_timeout_seconds": 8,
     "record": True,
-    "brain": {
-        "type": "flow",
-        "steps": [
-            {"id": "confirm", "ask": "Can you still make it?", "on": {"yes": "confirmed", "no": "day"}},
-            {
-                "id": "day",
-                "ask": "What day works better for you?",
-                "intents": ["date"],
-                "capture": "day",
-                "on": {"date": "time"},
-            },
-            {
-                "id": "time",
-                "ask": "And at what time?",
-                "intents": ["time"],
-                "capture": "time",
-                "on": {"time": "rescheduled"},
-            },
-            {
-                "id": "confirmed",
-                "set": {"confirmed": True},
-                "say": "Great, see you then. Goodbye!",
-                "end": True,
-            },
-            {
-                "id": "rescheduled",
-                "set": {"confirmed": False, "reschedule_to": "{{day}} {{time}}"},
-                "say": "Thanks, I have noted {{day}} at {{time}}. Goodbye!",
-                "end": True,
-            },
-        ],
-    },
+    "brain": {"type": "flow", "steps": APPOINTMENT_STEPS},
 }
 
 # Each reply is a whole phrase the agent expects, with nothing complete before its end: after "no" in

@@ -192,23 +192,19 @@ async def claim_and_admit(
     if limit <= 0:
         return [], []
     async with write_transaction(db) as session:
-        calls, orgs = await lock_due(
-            session, now=now, limit=limit, skip_trunks=skip_trunks, skip_orgs=skip_orgs
-        )
-        trunk_ids = {c.trunk_id for c in calls if c.trunk_id}
-        trunks = {t.id: t for t in await session.scalars(select(SipTrunk).where(SipTrunk.id.in_(trunk_ids)))}
-        paced = {t.id for t in trunks.values() if t.calls_per_second}
+        due = await lock_due(session, now=now, limit=limit, skip_trunks=skip_trunks, skip_orgs=skip_orgs)
+        paced = {d.trunk.id for d in due if d.trunk is not None and d.trunk.calls_per_second}
         admitted: list[Admitted] = []
         claimed: list[Claimed] = []
-        for call in calls:
-            trunk = trunks.get(call.trunk_id) if call.trunk_id else None
-            limited = orgs.get(call.org_id, {}).get("max_concurrent_calls") is not None or (
+        for d in due:
+            trunk = d.trunk
+            limited = d.org.get("max_concurrent_calls") is not None or (
                 trunk is not None and (trunk.max_concurrent_calls is not None or bool(trunk.calls_per_second))
             )
             if limited:
-                claimed.append(lease(call, worker_id, now, lease_seconds, paced))
+                claimed.append(lease(d.call, worker_id, now, lease_seconds, paced))
             else:
-                admitted.append(dial(session, call, trunk, worker_id, now, lease_seconds))
+                admitted.append(dial(session, d.call, trunk, worker_id, now, lease_seconds))
     return admitted, claimed
 
 

@@ -8,13 +8,15 @@ its calling window allows.
 from __future__ import annotations
 
 import logging
+from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import delete, select
+from sqlalchemy import and_, delete, exists, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from outdial.calls.ended import on_call_ended
+from outdial.billing.models import BillingAccount
+from outdial.calls.ended import BILLING_ACCOUNTS, on_call_ended
 from outdial.calls.transitions import change_status, record_event
 from outdial.dialer.claim import org_settings
 from outdial.dialer.models import CancelRequest
@@ -27,13 +29,57 @@ from outdial.store.models import Call, CallAttempt, Transcript
 log = logging.getLogger(__name__)
 
 
-async def _owned_live_call(session: AsyncSession, call_id: str, worker_id: str) -> Call | None:
-    call = await session.scalar(
-        select(Call).where(Call.id == call_id).with_for_update().execution_options(populate_existing=True)
+LOCKED = "outdial.dialer.locked_calls"  # session.info: calls lock_calls locked and loaded
+CANCELS = "outdial.dialer.cancel_requests"  # session.info: those of them with a cancel request
+_HELD = "outdial.dialer.held_rows"  # session.info: the loaded rows (the identity map holds them weakly)
+
+
+async def lock_calls(session: AsyncSession, call_ids: Sequence[str], attempt_ids: Sequence[str] = ()) -> None:
+    """Lock and load calls (in id order, so batches never deadlock) with their attempts, cancel requests
+    and billing accounts, in one query for any number of calls; the ``record_*`` jobs then find them
+    in the session.
+    """
+    ids = sorted(set(call_ids))
+    if not ids:
+        return
+    canceled = exists().where(CancelRequest.call_id == Call.id).label("canceled")
+    query = (
+        select(Call, canceled, BillingAccount)
+        .outerjoin(BillingAccount, BillingAccount.org_id == Call.org_id)
+        .where(Call.id.in_(ids))
+        .order_by(Call.id)
+        .with_for_update(of=Call)
+        .execution_options(populate_existing=True)
     )
+    if attempt_ids:
+        query = query.add_columns(CallAttempt).outerjoin(
+            CallAttempt, and_(CallAttempt.call_id == Call.id, CallAttempt.id.in_(list(attempt_ids)))
+        )
+    rows = (await session.execute(query)).all()
+    held: list[Any] = session.info.setdefault(_HELD, [])
+    cancels: set[str] = session.info.setdefault(CANCELS, set())
+    accounts: dict[str, Any] = session.info.setdefault(BILLING_ACCOUNTS, {})
+    for row in rows:
+        held.extend(x for x in row if x is not None and not isinstance(x, bool))
+        if row.canceled:
+            cancels.add(row.Call.id)
+        accounts[row.Call.org_id] = row.BillingAccount
+    session.info.setdefault(LOCKED, set()).update(ids)
+
+
+async def _owned_live_call(session: AsyncSession, call_id: str, worker_id: str) -> Call | None:
+    if call_id not in session.info.get(LOCKED, ()):
+        await lock_calls(session, [call_id])
+    call = await session.get(Call, call_id)
     if call is None or CallStatus(call.status) not in ACTIVE or call.lease_owner != worker_id:
         return None
     return call
+
+
+async def _cancel_requested(session: AsyncSession, call_id: str) -> bool:
+    if call_id in session.info.get(LOCKED, ()):
+        return call_id in session.info.get(CANCELS, ())
+    return await session.get(CancelRequest, call_id) is not None
 
 
 async def record_ringing(
@@ -121,7 +167,7 @@ async def end_attempt(
     if result.answered_by:
         call.answered_by = result.answered_by
 
-    canceled = await session.get(CancelRequest, call.id) is not None
+    canceled = await _cancel_requested(session, call.id)
     next_at = None if canceled else await _retry_at(session, call, result.end_reason, now)
     common: dict[str, Any] = {
         "lease_owner": None,
@@ -157,7 +203,8 @@ async def end_attempt(
         session, call, status, end_reason=reason, at=now, data={"attempt": call.attempt_count}, **common
     )
     await on_call_ended(session, call)
-    await session.execute(delete(CancelRequest).where(CancelRequest.call_id == call.id))
+    if canceled:
+        await session.execute(delete(CancelRequest).where(CancelRequest.call_id == call.id))
     return status
 
 
@@ -182,8 +229,8 @@ async def record_end(
     session: AsyncSession, call_id: str, attempt_id: str, worker_id: str, result: AttemptResult, now: datetime
 ) -> CallStatus | None:
     """Record the end of this worker's attempt; None if the call is no longer this worker's."""
-    attempt = await session.get(CallAttempt, attempt_id)
     call = await _owned_live_call(session, call_id, worker_id)
+    attempt = await session.get(CallAttempt, attempt_id)
     if call is None:
         # Reaped while we were cut off: keep what this attempt learnt on its own row only.
         if attempt is not None and attempt.ended_at is None:

@@ -16,10 +16,10 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import and_, or_, select
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 
 from outdial.calls.transitions import change_status
-from outdial.dialer.predial import refuse_undialable
+from outdial.dialer.predial import facts, refuse_undialable, with_facts
 from outdial.dialer.txn import write_transaction
 from outdial.dialer.windows import InvalidWindow, resolve
 from outdial.lifecycle import PENDING, CallStatus, EndReason
@@ -54,15 +54,6 @@ async def org_settings(session: AsyncSession, org_ids: Collection[str]) -> dict[
         select(Organization.id, Organization.settings).where(Organization.id.in_(org_ids))
     )
     return {oid: dict(settings or {}) for oid, settings in rows}
-
-
-async def _paced_trunks(session: AsyncSession, trunk_ids: Collection[str]) -> set[str]:
-    if not trunk_ids:
-        return set()
-    rows = await session.scalars(
-        select(SipTrunk.id).where(SipTrunk.id.in_(trunk_ids), SipTrunk.calls_per_second.is_not(None))
-    )
-    return set(rows)
 
 
 def hold_for_window(session: AsyncSession, call: Call, org: Mapping[str, Any], now: datetime) -> bool:
@@ -117,6 +108,15 @@ def hold_for_window(session: AsyncSession, call: Call, org: Mapping[str, Any], n
     return True
 
 
+@dataclass(slots=True)
+class Due:
+    """A due call locked by :func:`lock_due`, with what admitting it needs."""
+
+    call: Call
+    org: dict[str, Any]  # the org's settings
+    trunk: SipTrunk | None
+
+
 async def lock_due(
     session: AsyncSession,
     *,
@@ -124,26 +124,34 @@ async def lock_due(
     limit: int,
     skip_trunks: Collection[str] = (),
     skip_orgs: Collection[str] = (),
-) -> tuple[list[Call], dict[str, dict[str, Any]]]:
-    """Lock up to ``limit`` due, unleased calls (oldest due first) in ``session``; with their orgs' settings.
+) -> list[Due]:
+    """Lock up to ``limit`` due, unleased calls (oldest due first) in ``session``, with their org's
+    settings and trunk — one query, which also reads what the pre-dial rules need.
 
-    Calls whose calling window is closed are moved to ``scheduled`` at its opening and left out.
+    Calls whose calling window is closed are moved to ``scheduled`` at its opening, and calls the
+    pre-dial rules refuse are ended; both are left out.
     """
     query = (
-        select(Call)
+        select(Call, Organization.settings, SipTrunk)
+        .outerjoin(Organization, Organization.id == Call.org_id)
+        .outerjoin(SipTrunk, SipTrunk.id == Call.trunk_id)
         .where(due_filter(now), or_(Call.lease_owner.is_(None), Call.lease_expires_at < now))
         .order_by(Call.next_attempt_at.asc().nulls_first(), Call.created_at, Call.id)
         .limit(limit)
-        .with_for_update(skip_locked=True)
+        .with_for_update(of=Call, skip_locked=True)
     )
     if skip_trunks:
         query = query.where(or_(Call.trunk_id.is_(None), Call.trunk_id.not_in(list(skip_trunks))))
     if skip_orgs:
         query = query.where(Call.org_id.not_in(list(skip_orgs)))
-    calls = list((await session.scalars(query)).all())
-    orgs = await org_settings(session, {c.org_id for c in calls})
-    due = [c for c in calls if not hold_for_window(session, c, orgs.get(c.org_id, {}), now)]
-    return await refuse_undialable(session, due, now), orgs
+    rows = (await session.execute(with_facts(query))).all()
+    found = {row.Call.id: Due(row.Call, dict(row.settings or {}), row.SipTrunk) for row in rows}
+    open_now = [
+        (row.Call, facts(row))
+        for row in rows
+        if not hold_for_window(session, row.Call, found[row.Call.id].org, now)
+    ]
+    return [found[call.id] for call in refuse_undialable(session, open_now, now)]
 
 
 async def claim_due(
@@ -164,9 +172,9 @@ async def claim_due(
     if limit <= 0:
         return []
     async with write_transaction(db) as session:
-        calls, _ = await lock_due(session, now=now, limit=limit, skip_trunks=skip_trunks, skip_orgs=skip_orgs)
-        paced = await _paced_trunks(session, {c.trunk_id for c in calls if c.trunk_id})
-        return [lease(call, worker_id, now, lease_seconds, paced) for call in calls]
+        due = await lock_due(session, now=now, limit=limit, skip_trunks=skip_trunks, skip_orgs=skip_orgs)
+        paced = {d.trunk.id for d in due if d.trunk is not None and d.trunk.calls_per_second}
+        return [lease(d.call, worker_id, now, lease_seconds, paced) for d in due]
 
 
 def lease(call: Call, worker_id: str, now: datetime, lease_seconds: float, paced: Collection[str]) -> Claimed:
@@ -192,10 +200,16 @@ async def release(db: Database, worker_id: str, call_ids: Collection[str]) -> No
             call.lease_expires_at = None
 
 
-async def next_due_at(db: Database, now: datetime) -> datetime | None:
+def reader(db: Database) -> AsyncEngine:
+    """The engine for the dialer's lone reads: autocommit on PostgreSQL (no BEGIN and ROLLBACK round
+    trips around one SELECT)."""
+    return db.engine if db.is_sqlite else db.engine.execution_options(isolation_level="AUTOCOMMIT")
+
+
+async def next_due_at(engine: AsyncEngine, now: datetime) -> datetime | None:
     """The earliest future instant a pending call becomes due (to sleep until then)."""
-    async with db.session() as session:
-        value = await session.scalar(
+    async with engine.connect() as conn:
+        value: datetime | None = await conn.scalar(
             select(Call.next_attempt_at)
             .where(Call.status.in_(PENDING_VALUES), Call.next_attempt_at > now)
             .order_by(Call.next_attempt_at)

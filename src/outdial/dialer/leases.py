@@ -69,18 +69,27 @@ async def heartbeat(
     async with write_transaction(db) as session:
         for i in range(0, len(ids), CHUNK):
             chunk = ids[i : i + CHUNK]
-            rows = await session.execute(
-                update(Call)
-                .where(
-                    Call.id.in_(chunk),
-                    Call.lease_owner == worker_id,
-                    Call.status.in_(PENDING_VALUES + ACTIVE_VALUES),
+            # Locked in id order first, as the progress writer locks them: the two never deadlock.
+            held = list(
+                await session.scalars(
+                    select(Call.id)
+                    .where(
+                        Call.id.in_(chunk),
+                        Call.lease_owner == worker_id,
+                        Call.status.in_(PENDING_VALUES + ACTIVE_VALUES),
+                    )
+                    .order_by(Call.id)
+                    .with_for_update()
                 )
-                .values(lease_expires_at=expires)
-                .returning(Call.id)
-                .execution_options(synchronize_session=False)
             )
-            kept.update(r[0] for r in rows)
+            if held:
+                await session.execute(
+                    update(Call)
+                    .where(Call.id.in_(held))
+                    .values(lease_expires_at=expires)
+                    .execution_options(synchronize_session=False)
+                )
+            kept.update(held)
             found = await session.scalars(
                 select(CancelRequest.call_id).where(CancelRequest.call_id.in_(chunk))
             )

@@ -2,15 +2,17 @@
 
 A number put on the do-not-call list, a caller number that lost its verification (its trunk moved) or
 was removed, or a prepaid balance that ran out: such calls end here, with a reason, and never dial.
-Each rule is one query for the whole batch.
+The facts the rules need are read by the query that claims the calls (no query of their own).
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
-from sqlalchemy import select, tuple_
+from sqlalchemy import exists
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from outdial.billing.models import BillingAccount
@@ -20,41 +22,42 @@ from outdial.lifecycle import CallStatus, EndReason
 from outdial.store.models import Call, PhoneNumber
 
 
-async def refuse_undialable(session: AsyncSession, calls: Sequence[Call], now: datetime) -> list[Call]:
+@dataclass(frozen=True, slots=True)
+class DialFacts:
+    """What the rules need about one call, read in the query that claims it (see :func:`with_facts`)."""
+
+    listed: bool  # its number is on the org's do-not-call list
+    broke: bool  # billing on and the prepaid balance at or under zero
+    number: PhoneNumber | None  # its caller number's row
+
+
+def with_facts(query: Any) -> Any:
+    """``query`` (a select of ``Call``) with three more columns: ``listed``, ``broke``, the PhoneNumber."""
+    listed = exists().where(DncEntry.org_id == Call.org_id, DncEntry.number == Call.to_number)
+    broke = exists().where(
+        BillingAccount.org_id == Call.org_id,
+        BillingAccount.rate_cents_per_minute.is_not(None),
+        BillingAccount.balance_cents <= 0,
+    )
+    return query.add_columns(listed.label("listed"), broke.label("broke"), PhoneNumber).outerjoin(
+        PhoneNumber, PhoneNumber.id == Call.phone_number_id
+    )
+
+
+def facts(row: Any) -> DialFacts:
+    """The facts of one row of a :func:`with_facts` query."""
+    return DialFacts(listed=bool(row.listed), broke=bool(row.broke), number=row.PhoneNumber)
+
+
+def refuse_undialable(
+    session: AsyncSession, calls: Sequence[tuple[Call, DialFacts]], now: datetime
+) -> list[Call]:
     """End the calls that may no longer be dialed; return the others, in order."""
-    if not calls:
-        return []
-    listed: set[tuple[str, str]] = set(
-        (
-            await session.execute(
-                select(DncEntry.org_id, DncEntry.number).where(
-                    tuple_(DncEntry.org_id, DncEntry.number).in_([(c.org_id, c.to_number) for c in calls])
-                )
-            )
-        ).all()
-    )
-    numbers = {
-        n.id: n
-        for n in await session.scalars(
-            select(PhoneNumber).where(
-                PhoneNumber.id.in_({c.phone_number_id for c in calls if c.phone_number_id})
-            )
-        )
-    }
-    broke = set(
-        await session.scalars(
-            select(BillingAccount.org_id).where(
-                BillingAccount.org_id.in_({c.org_id for c in calls}),
-                BillingAccount.rate_cents_per_minute.is_not(None),
-                BillingAccount.balance_cents <= 0,
-            )
-        )
-    )
     dialable: list[Call] = []
-    for call in calls:
+    for call, fact in calls:
         # Every call the API accepts names its caller number; one written straight to the store may not.
-        number = numbers.get(call.phone_number_id) if call.phone_number_id else None
-        if (call.org_id, call.to_number) in listed:
+        number = fact.number if call.phone_number_id else None
+        if fact.listed:
             _end(
                 session,
                 call,
@@ -84,7 +87,7 @@ async def refuse_undialable(session: AsyncSession, calls: Sequence[Call], now: d
                 f"the caller number {call.from_number} is not verified on its trunk any more; "
                 f"verify it with POST /v1/phone-numbers/{number.id}/verify-voip",
             )
-        elif call.org_id in broke:
+        elif fact.broke:
             _end(
                 session,
                 call,

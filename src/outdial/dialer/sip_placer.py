@@ -19,7 +19,7 @@ from typing import Any, Protocol
 
 from outdial.dialer.placer import AttemptHandle, AttemptResult, CallSnapshot
 from outdial.lifecycle import EndReason
-from outdial.sip import Answered, EarlyMedia, Ended, Ringing, TrunkConfig, UserAgent
+from outdial.sip import Answered, EarlyMedia, Ended, Ringing, TransferFailed, TrunkConfig, UserAgent
 from outdial.sip import Call as SipCall
 
 log = logging.getLogger(__name__)
@@ -59,10 +59,19 @@ def agent_sessions(recording_dir: Path | None = None) -> SessionFactory:
         async def hangup(_reason: EndReason) -> None:
             await sip_call.hangup()
 
+        async def transfer(to: str) -> str | None:
+            """A blind transfer (SIP REFER); the session hangs up after it, or apologizes if it failed."""
+            try:
+                await sip_call.transfer(to, hang_up=False)
+            except (TransferFailed, ValueError) as exc:
+                return str(exc)
+            return None
+
         return build_session(
             agent_config(call),
             sip_call.media,
             hangup=hangup,
+            transfer=transfer,
             recording_dir=recording_dir,
             call_id=f"{call.id}-{call.attempt_number}",
             variables=call.variables,
@@ -307,4 +316,5 @@ class _Attempt:
                 str(session_result.recording_path) if session_result.recording_path else None
             )
             result.human_speech_detected_at = session_result.human_speech_detected_at
+            result.answered_by = session_result.answered_by  # answering-machine detection, when on
         return result

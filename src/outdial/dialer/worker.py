@@ -13,11 +13,9 @@ import os
 import socket
 import time
 import uuid
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
-
-from sqlalchemy.ext.asyncio import AsyncSession
 
 from outdial.config import Settings
 from outdial.dialer import admit as admission
@@ -28,13 +26,13 @@ from outdial.dialer.attempts import (
     record_sip_call_id,
     record_turn,
 )
-from outdial.dialer.claim import Claimed, next_due_at, release
+from outdial.dialer.claim import Claimed, next_due_at, reader, release
 from outdial.dialer.clock import Clock, SystemClock
 from outdial.dialer.leases import heartbeat, reap_lost, register_worker, unregister_worker
 from outdial.dialer.notify import CANCEL_PREFIX, Listener
 from outdial.dialer.placer import AttemptHandle, AttemptResult, CallPlacer, CallSnapshot
+from outdial.dialer.progress import Job, ProgressWriter
 from outdial.dialer.settings import DialerSettings
-from outdial.dialer.txn import write_transaction
 from outdial.lifecycle import EndReason
 from outdial.store.db import Database
 
@@ -43,56 +41,6 @@ log = logging.getLogger(__name__)
 
 def default_worker_id() -> str:
     return f"{socket.gethostname()}-{os.getpid()}-{uuid.uuid4().hex[:6]}"
-
-
-Job = Callable[[AsyncSession], Awaitable[Any]]
-
-
-class _OrderedWrites:
-    """One attempt's progress writes, in order, off the placer's path.
-
-    Writes that queue up while one is in flight go together in the next transaction (ringing and
-    answered close together cost one commit, not two).
-    """
-
-    def __init__(self, db: Database) -> None:
-        self._db = db
-        self._queue: asyncio.Queue[Job | None] = asyncio.Queue()
-        self._task = asyncio.create_task(self._run())
-
-    def put(self, job: Job) -> None:
-        self._queue.put_nowait(job)
-
-    async def _run(self) -> None:
-        done = False
-        while not done:
-            jobs: list[Job] = []
-            job = await self._queue.get()
-            while True:
-                if job is None:
-                    done = True
-                    break
-                jobs.append(job)
-                if self._queue.empty():
-                    break
-                job = self._queue.get_nowait()
-            if jobs:
-                await self._write(jobs)
-
-    async def _write(self, jobs: list[Job]) -> None:
-        for attempt in range(3):
-            try:
-                async with write_transaction(self._db) as session:
-                    for job in jobs:
-                        await job(session)
-                return
-            except Exception:
-                log.exception("recording call progress failed (try %d of 3)", attempt + 1)
-                await asyncio.sleep(0.2 * (attempt + 1))
-
-    async def close(self) -> None:
-        self._queue.put_nowait(None)
-        await self._task
 
 
 @dataclass
@@ -143,11 +91,14 @@ class Worker:
         self._stopped = asyncio.Event()
         self._running = False
         self.listener = Listener(db.url, self._on_message)
+        self.progress = ProgressWriter(db)  # every live call's progress writes, batched
+        self._reader = reader(db)
 
     # --- lifecycle ------------------------------------------------------------------------------
     async def run(self) -> None:
         """Dial until :meth:`stop`; returns once every call of this worker is recorded."""
         self._running = True
+        self.progress.start()
         now = self.clock.now()
         await register_worker(self.db, self.worker_id, self.settings.max_live_calls, now)
         await reap_lost(self.db, now=now, owner=self.worker_id)
@@ -166,6 +117,7 @@ class Worker:
                 with contextlib.suppress(asyncio.CancelledError):
                     await task
             await self.listener.stop()
+            await self.progress.close()
             await unregister_worker(self.db, self.worker_id, self.clock.now())
             self._stopped.set()
 
@@ -241,7 +193,7 @@ class Worker:
         if self._blocked:
             timeout = min(timeout, max(0.01, min(self._blocked.values()) - time.monotonic()))
         try:
-            due = await next_due_at(self.db, self.clock.now())
+            due = await next_due_at(self._reader, self.clock.now())
         except Exception:
             return timeout
         if due is not None:
@@ -323,25 +275,35 @@ class Worker:
 
     # --- one attempt ----------------------------------------------------------------------------
     async def _run_attempt(self, call: CallSnapshot) -> None:
-        writes = _OrderedWrites(self.db)
-        wid, clock = self.worker_id, self.clock
+        wid, clock, cid, aid = self.worker_id, self.clock, call.id, call.attempt_id
         live: _Live
+        sip_call_id: list[str] = []  # known, not yet queued for writing
+
+        def queue_sip_call_id() -> None:
+            # The SIP Call-ID goes with the attempt's next write (ringing, answer or end), not alone.
+            if sip_call_id:
+                value = sip_call_id.pop()
+                self.progress.put(cid, aid, lambda s: record_sip_call_id(s, aid, value))
+
+        def put(job: Job) -> None:
+            queue_sip_call_id()
+            self.progress.put(cid, aid, job)
 
         def on_ringing() -> None:
             now = clock.now()
-            writes.put(lambda s: record_ringing(s, call.id, call.attempt_id, wid, now))
+            put(lambda s: record_ringing(s, cid, aid, wid, now))
 
         def on_answered(answered_by: str | None) -> None:
             now = clock.now()
             live.answered_at = time.monotonic()
-            writes.put(lambda s: record_answered(s, call.id, call.attempt_id, wid, now, answered_by))
+            put(lambda s: record_answered(s, cid, aid, wid, now, answered_by))
             live.tasks.append(asyncio.create_task(self._answered_timers(live)))
 
         def on_sip_call_id(value: str) -> None:
-            writes.put(lambda s: record_sip_call_id(s, call.attempt_id, value))
+            sip_call_id[:] = [value]
 
         def on_turn(turn: dict[str, Any]) -> None:
-            writes.put(lambda s: record_turn(s, call.id, wid, turn))
+            put(lambda s: record_turn(s, cid, wid, turn))
 
         handle = AttemptHandle(
             on_ringing=on_ringing, on_answered=on_answered, on_sip_call_id=on_sip_call_id, on_turn=on_turn
@@ -372,9 +334,10 @@ class Worker:
             for task in live.tasks:
                 task.cancel()
         ended_at = self.clock.now()
-        writes.put(lambda s: record_end(s, call.id, call.attempt_id, wid, result, ended_at))
+        queue_sip_call_id()
+        written = self.progress.put_last(cid, aid, lambda s: record_end(s, cid, aid, wid, result, ended_at))
         try:
-            await writes.close()
+            await asyncio.shield(written)
         finally:
             self._live.pop(call.id, None)
             for key in (("trunk", live.trunk_id or ""), ("org", call.org_id)):

@@ -7,7 +7,7 @@ import io
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 
-from sqlalchemy import delete, select
+from sqlalchemy import bindparam, delete, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from outdial.api.errors import ApiError
@@ -20,10 +20,18 @@ MAX_IMPORT_ROWS = 100_000
 REASON_MAX = 500
 
 
+_dnc = DncEntry.__table__
+# Built once (a Core statement reused with parameters): every call creation runs it.
+_IS_LISTED = (
+    select(_dnc.c.id)
+    .where(_dnc.c.org_id == bindparam("org_id"), _dnc.c.number == bindparam("number"))
+    .limit(1)
+)
+
+
 async def is_listed(session: AsyncSession, org_id: str, number: str) -> bool:
-    found = await session.execute(
-        select(DncEntry.id).where(DncEntry.org_id == org_id, DncEntry.number == number).limit(1)
-    )
+    connection = await session.connection()
+    found = await connection.execute(_IS_LISTED, {"org_id": org_id, "number": number})
     return found.first() is not None
 
 

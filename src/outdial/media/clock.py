@@ -12,9 +12,9 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Protocol
+from typing import Any, Protocol
 
 log = logging.getLogger(__name__)
 
@@ -30,6 +30,13 @@ _BUCKETS = 2001  # 0 .. 200 ms; the last bucket collects everything later
 
 class Tickable(Protocol):
     def _on_tick(self) -> None: ...
+
+
+# A class may also define ``_slot_prepare(members)`` and ``_slot_finish(members) -> errors``: the clock
+# calls them once per slot with that slot's members of the class, before and after their ticks, so
+# work can be done for all of them at once (MediaStream: outdial.media.batch).
+_Batch = tuple[Callable[[Sequence[Any]], None], Callable[[Sequence[Any]], int], tuple[Any, ...]]
+_Plan = tuple[tuple[Tickable, ...], tuple[_Batch, ...]]
 
 
 @dataclass(frozen=True, slots=True)
@@ -52,7 +59,7 @@ class MediaClock:
         self.slots = slots
         self._slot_s = period_s / slots
         self._members: list[dict[int, Tickable]] = [{} for _ in range(slots)]
-        self._snapshots: list[tuple[Tickable, ...]] = [() for _ in range(slots)]
+        self._plans: list[_Plan] = [((), ()) for _ in range(slots)]
         self._slot_of: dict[int, int] = {}
         self._task: asyncio.Task[None] | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
@@ -73,7 +80,7 @@ class MediaClock:
             return
         slot = min(range(self.slots), key=lambda i: len(self._members[i]))
         self._members[slot][key] = stream
-        self._snapshots[slot] = tuple(self._members[slot].values())
+        self._plan(slot)
         self._slot_of[key] = slot
         self._ensure_running()
 
@@ -82,7 +89,19 @@ class MediaClock:
         if slot is None:
             return
         del self._members[slot][id(stream)]
-        self._snapshots[slot] = tuple(self._members[slot].values())
+        self._plan(slot)
+
+    def _plan(self, slot: int) -> None:
+        members = tuple(self._members[slot].values())
+        by_class: dict[type, list[Tickable]] = {}
+        for member in members:
+            if hasattr(type(member), "_slot_prepare"):
+                by_class.setdefault(type(member), []).append(member)
+        batches = tuple(
+            (cls._slot_prepare, cls._slot_finish, tuple(group))  # type: ignore[attr-defined]
+            for cls, group in by_class.items()
+        )
+        self._plans[slot] = (members, batches)
 
     def _ensure_running(self) -> None:
         loop = asyncio.get_running_loop()
@@ -96,7 +115,7 @@ class MediaClock:
         now = self._now
         slot_s = self._slot_s
         slots = self.slots
-        snapshots = self._snapshots
+        plans = self._plans
         histogram = self._histogram
         last_bucket = _BUCKETS - 1
         start = now()
@@ -112,7 +131,15 @@ class MediaClock:
                 self._skipped += skip
                 n += skip
                 continue
-            for stream in snapshots[n % slots]:
+            members, batches = plans[n % slots]
+            for prepare, _, group in batches:
+                try:
+                    prepare(group)
+                except Exception:
+                    self._errors += len(group)
+                    log.exception("media slot preparation failed")
+            for stream in members:
+                # Measured just before the stream's packet is built: the slot's batch work counts.
                 lateness = now() - deadline
                 # Timers may fire up to a clock-resolution early: that counts as on time.
                 bucket = int(lateness / _BUCKET_S) if lateness > 0 else 0
@@ -124,6 +151,12 @@ class MediaClock:
                 except Exception:
                     self._errors += 1
                     log.exception("media stream tick failed")
+            for _, finish, group in batches:
+                try:
+                    self._errors += finish(group)
+                except Exception:
+                    self._errors += len(group)
+                    log.exception("media slot playout failed")
             n += 1
         self._task = None
 

@@ -2,8 +2,11 @@
 
 The asyncio shell around the sans-I/O pieces: a UDP port pair (RTP even, RTCP = RTP + 1), the
 outgoing PCM queue, the jitter buffer, G.711, resampling, DTMF and RTCP reports. All per-frame work
-happens in ``_on_tick``, called every 20 ms by the ``MediaClock``; datagram callbacks parse and file
-packets away, and report DTMF digits the moment their first packet arrives.
+happens at the stream's tick, every 20 ms, driven by the ``MediaClock`` for a whole clock slot at once
+(``outdial.media.batch``): the slot's audio is resampled and encoded as one block, each stream sends
+its packet (``_on_tick``), then the slot's RTP sockets are read (packets parsed and filed in the
+jitter buffer, DTMF digits reported as their first packet is read) and the received audio is decoded
+and resampled as one block for the audio handlers. RTCP arrives through the event loop.
 
 Outgoing audio: 16-bit LE mono PCM at ``sample_rate``, queued with ``write``. When the queue is
 empty the stream keeps sending comfort silence (G.711 silence) every 20 ms, as trunks and their
@@ -31,33 +34,33 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Literal
 
-import numpy as np
-
-from outdial.media import g711, rtcp
+from outdial.media import batch, g711, rtcp
 from outdial.media.clock import MediaClock, default_clock
 from outdial.media.dtmf import DtmfReceiver, EventPacket, digit_to_event, digits_schedule
 from outdial.media.jitterbuffer import JitterBuffer
-from outdial.media.resample import FrameResampler
-from outdial.media.rtp import RtpError, RtpPacket, is_rtcp, pack_header
+from outdial.media.resample import DOWN_HISTORY, UP_HISTORY, FrameResampler
+from outdial.media.rtp import RtpError, RtpPacket
 from outdial.media.srtp import SrtpContext, SrtpError, SrtpKeys
 from outdial.media.transport import DatagramHandler, bind_port_pair
 
 log = logging.getLogger(__name__)
 
 _FIXED_AFTER_FIRST = struct.Struct("!BHII")  # the RTP fixed header after its first octet
+_HEADER = struct.Struct("!BBHII")
 
 Direction = Literal["sendrecv", "sendonly", "recvonly", "inactive"]
 AudioHandler = Callable[[bytes], None]
 DtmfHandler = Callable[[str], None]
 SpeechHandler = Callable[[float], None]
 _DtmfJob = tuple[Iterator[tuple[EventPacket | None, bool]], "asyncio.Future[None]"]
+# What a tick sends: payload type, marker and timestamp (None: the stream's own, for audio), payload,
+# and the written PCM frame it carries (None for comfort silence and DTMF events).
+_Send = tuple[int, bool | None, int | None, bytes, bytes | None]
 
 G711_RATE = 8000
 FRAME_MS = 20
 SAMPLES_PER_FRAME = G711_RATE * FRAME_MS // 1000  # 160: the RTP timestamp step of one frame
 RTCP_INTERVAL_TICKS = 250  # 5 s (RFC 3550 §6.2's minimum interval)
-# A frame whose loudest sample is below this (~ -50 dBFS) is not "speech" for first-audio timing.
-SPEECH_THRESHOLD = 100
 _DIRECTIONS = ("sendrecv", "sendonly", "recvonly", "inactive")
 
 
@@ -75,10 +78,6 @@ def _ipv4(host: str) -> str:
         raise MediaError(f"remote media host {host!r} does not resolve to an IPv4 address: {exc}") from None
     log.warning("remote media host %r given as a name; resolved to %s", host, infos[0][4][0])
     return str(infos[0][4][0])
-
-
-def _is_speech(samples: np.ndarray) -> bool:
-    return int(np.abs(samples.astype(np.int32)).max()) > SPEECH_THRESHOLD
 
 
 class MediaError(RuntimeError):
@@ -99,7 +98,8 @@ class StreamStats:
     concealed: int  # frames played out as a repeat or silence because nothing arrived in time
     dtmf_sent: int  # digits
     dtmf_received: int
-    srtp_errors: int  # packets failing SRTP authentication or replay checks
+    srtp_errors: int  # RTP packets failing SRTP authentication or replay checks
+    srtcp_errors: int  # RTCP packets failing SRTCP's (some peers send a last RTCP BYE in the clear)
     malformed: int  # datagrams that are not RTP/RTCP
     rtcp_sent: int
     rtcp_received: int
@@ -118,7 +118,10 @@ class MediaStream:
         self._clock = clock
         self._frame_bytes = sample_rate * FRAME_MS // 1000 * 2
         self._silence_pcm = bytes(self._frame_bytes)
-        self._rtp_transport: asyncio.DatagramTransport | None = None
+        # The RTP socket is not watched by the event loop: the clock reads it at the stream's tick
+        # (outdial.media.batch.receive) and sends on it directly. RTCP goes through the loop.
+        self._rtp_sock: socket.socket | None = None
+        self._rx_kernel_time = False  # datagrams carry their kernel arrival time (SO_TIMESTAMPNS)
         self._rtcp_transport: asyncio.DatagramTransport | None = None
         self.local_host = ""
         self.local_port = 0
@@ -143,7 +146,13 @@ class MediaStream:
         self._out = bytearray()
         self._talking = False
         self._silence_payload = bytes([g711.ULAW_SILENCE]) * SAMPLES_PER_FRAME
-        self._down = FrameResampler(sample_rate, G711_RATE) if sample_rate != G711_RATE else None
+        # Rates that are multiples of 8 kHz are resampled by the clock slot's batch (outdial.media.batch),
+        # which keeps each stream's filter state as the last samples of its previous frame.
+        self._down = FrameResampler(sample_rate, G711_RATE) if sample_rate % G711_RATE else None
+        self._tx: _Send | None = None
+        self._tx_speech = False
+        self._tx_tail_reset = bytes(DOWN_HISTORY * 2)
+        self._tx_tail = self._tx_tail_reset
         self._dtmf_jobs: deque[_DtmfJob] = deque()
         self._dtmf_job: _DtmfJob | None = None
         self._event_timestamp = 0
@@ -153,7 +162,9 @@ class MediaStream:
         self._rx_payload_type = g711.PCMU
         self._reception = rtcp.ReceptionStatistics(G711_RATE)
         self._jitter = JitterBuffer(self._silence_payload)
-        self._up = FrameResampler(G711_RATE, sample_rate) if sample_rate != G711_RATE else None
+        self._up = FrameResampler(G711_RATE, sample_rate) if sample_rate % G711_RATE else None
+        self._rx_tail_reset = bytes([g711.ULAW_SILENCE]) * UP_HISTORY
+        self._rx_tail = self._rx_tail_reset
         self._dtmf_rx = DtmfReceiver()
         # RTCP state
         self._ticks = 0
@@ -173,6 +184,7 @@ class MediaStream:
         self._dtmf_sent = 0
         self._dtmf_received = 0
         self._srtp_errors = 0
+        self._srtcp_errors = 0
         self._malformed = 0
         self._rtcp_sent = 0
         self._rtcp_received = 0
@@ -191,14 +203,14 @@ class MediaStream:
         rtp_sock, rtcp_sock = bind_port_pair(host, port)
         loop = asyncio.get_running_loop()
         try:
-            for sock, on_datagram in ((rtp_sock, stream._on_rtp), (rtcp_sock, stream._on_rtcp)):
-                transport, _ = await loop.create_datagram_endpoint(
-                    functools.partial(DatagramHandler, on_datagram), sock=sock
-                )
-                if sock is rtp_sock:
-                    stream._rtp_transport = transport
-                else:
-                    stream._rtcp_transport = transport
+            with contextlib.suppress(OSError):
+                # Each datagram carries its arrival time, for the interarrival jitter estimate.
+                rtp_sock.setsockopt(socket.SOL_SOCKET, batch.SO_TIMESTAMPNS, 1)
+                stream._rx_kernel_time = True
+            stream._rtp_sock = rtp_sock
+            stream._rtcp_transport, _ = await loop.create_datagram_endpoint(
+                functools.partial(DatagramHandler, stream._on_rtcp), sock=rtcp_sock
+            )
         except BaseException:
             rtp_sock.close()
             rtcp_sock.close()
@@ -262,9 +274,11 @@ class MediaStream:
                 job[1].set_exception(MediaError("media stream closed before the DTMF digits were sent"))
         self._dtmf_jobs.clear()
         self._dtmf_job = None
-        for transport in (self._rtp_transport, self._rtcp_transport):
-            if transport is not None:
-                transport.close()
+        if self._rtcp_transport is not None:
+            self._rtcp_transport.close()
+        if self._rtp_sock is not None:
+            self._rtp_sock.close()
+            self._rtp_sock = None
 
     @property
     def closed(self) -> bool:
@@ -326,15 +340,34 @@ class MediaStream:
 
     # --- the clock tick ------------------------------------------------------------------------
 
+    # The clock calls batch.prepare_sends for the streams of a slot, then each one's _on_tick, then
+    # batch.play_frames: the audio work of a whole slot is done as one block.
+    _slot_prepare = staticmethod(batch.prepare_sends)
+    _slot_finish = staticmethod(batch.play_frames)
+
     def _on_tick(self) -> None:
         self._ticks += 1
         # The RTP clock runs while we do not send too (hold), so timestamps keep tracking real time.
         timestamp = self._timestamp
         self._timestamp = (timestamp + SAMPLES_PER_FRAME) & 0xFFFFFFFF
-        if self._sending and self._remote is not None:
-            self._send_frame(timestamp)
-        if self._receiving:
-            self._play_frame()
+        tx = self._tx
+        if tx is not None:
+            self._tx = None
+            payload_type, marker, event_timestamp, payload, frame = tx
+            if marker is not None and event_timestamp is not None:
+                self._send_packet(payload_type, marker, event_timestamp, payload)
+            elif self._tx_speech:
+                self._tx_speech = False
+                self.first_speech_sent_at = time.monotonic()
+                self._send_packet(payload_type, self._marker, timestamp, payload)
+                self._marker = False
+                if self._speech_handler is not None:
+                    self._speech_handler(self.first_speech_sent_at)
+            else:
+                self._send_packet(payload_type, self._marker, timestamp, payload)
+                self._marker = False
+            if frame is not None and self._sent_handler is not None:
+                self._sent_handler(frame)
         if self._ticks >= self._next_rtcp_tick:
             self._next_rtcp_tick = self._ticks + RTCP_INTERVAL_TICKS
             try:
@@ -342,87 +375,52 @@ class MediaStream:
             except OSError as exc:
                 log.debug("RTCP send failed: %s", exc)
 
-    def _send_frame(self, timestamp: int) -> None:
+    def _next_dtmf_event(self) -> _Send | None:
+        """This tick's RFC 4733 packet while digits are being sent (None: audio goes out instead)."""
         if self._dtmf_job is None and self._dtmf_jobs:
             self._dtmf_job = self._dtmf_jobs.popleft()
-        if self._dtmf_job is not None:
-            item = next(self._dtmf_job[0], None)
-            if item is None:
-                if not self._dtmf_job[1].done():
-                    self._dtmf_job[1].set_result(None)
-                self._dtmf_job = None
-            else:
-                event, starts = item
-                if starts:
-                    self._event_timestamp = timestamp
-                if event is not None and self._dtmf_payload_type is not None:
-                    # The event replaces this frame's audio; queued audio waits until the digits end.
-                    self._send_packet(
-                        self._dtmf_payload_type, event.marker, self._event_timestamp, event.payload
-                    )
-                    return
-        out = self._out
-        if out:
-            n = self._frame_bytes
-            if len(out) >= n:
-                frame = bytes(out[:n])
-                del out[:n]
-            else:
-                frame = bytes(out) + bytes(n - len(out))
-                out.clear()
-            samples = np.frombuffer(frame, dtype="<i2")
-            if self._down is not None:
-                if not self._talking:
-                    self._down.reset()
-                samples = self._down.process(samples)
-            self._talking = True
-            payload = g711.encode_samples(samples, self._payload_type)
-            if self.first_speech_sent_at is None and _is_speech(samples):
-                self.first_speech_sent_at = time.monotonic()
-                self._send_packet(self._payload_type, self._marker, timestamp, payload)
-                if self._speech_handler is not None:
-                    self._speech_handler(self.first_speech_sent_at)
-            else:
-                self._send_packet(self._payload_type, self._marker, timestamp, payload)
-            self._marker = False
-            if self._sent_handler is not None:
-                self._sent_handler(frame)
-        else:
-            self._talking = False
-            self._send_packet(self._payload_type, self._marker, timestamp, self._silence_payload)
-            self._marker = False
+        if self._dtmf_job is None:
+            return None
+        item = next(self._dtmf_job[0], None)
+        if item is None:
+            if not self._dtmf_job[1].done():
+                self._dtmf_job[1].set_result(None)
+            self._dtmf_job = None
+            return None
+        event, starts = item
+        if starts:
+            self._event_timestamp = self._timestamp
+        if event is None or self._dtmf_payload_type is None:
+            return None
+        # The event replaces this frame's audio; queued audio waits until the digits end.
+        return (self._dtmf_payload_type, event.marker, self._event_timestamp, event.payload, None)
 
     def _send_packet(self, payload_type: int, marker: bool, timestamp: int, payload: bytes) -> None:
-        packet = pack_header(payload_type, marker, self._seq, timestamp, self.ssrc) + payload
+        packet = _HEADER.pack(0x80, (0x80 if marker else 0) | payload_type, self._seq, timestamp, self.ssrc)
+        packet += payload
         self._seq = (self._seq + 1) & 0xFFFF
         if self._srtp is not None:
             packet = self._srtp.protect(packet)
-        transport = self._rtp_transport
-        if transport is not None:
-            transport.sendto(packet, self._remote)
+        sock = self._rtp_sock
+        if sock is not None:
+            try:
+                sock.sendto(packet, self._remote)  # type: ignore[arg-type]
+            except OSError as exc:
+                # A full socket buffer (the packet is dropped: resending it late is no use) or an
+                # unreachable network: RTP carries on.
+                log.debug("RTP send failed: %s", exc)
         self._packets_sent += 1
         self._bytes_sent += len(payload)
         self._sent_since_report = True
 
-    def _play_frame(self) -> None:
-        payload = self._jitter.pop()
-        if self._audio_handler is None:
-            return
-        if payload is None:
-            self._audio_handler(self._silence_pcm)
-            return
-        samples = g711.decode_samples(payload, self._rx_payload_type)
-        if self._up is not None:
-            samples = self._up.process(samples)
-        self._audio_handler(samples.tobytes())
-
     # --- receiving -----------------------------------------------------------------------------
 
-    def _on_rtp(self, data: bytes, addr: tuple[str, int]) -> None:
+    def _on_rtp(self, data: bytes, arrival: float) -> None:
+        """One datagram read from the RTP port; ``arrival`` in seconds (any fixed origin)."""
         # Any source address is accepted: sipp's pcap DTMF arrive from port 0, and trunks behind NAT
         # or media relays often send from a port other than the one in their SDP.
-        if is_rtcp(data):
-            self._on_rtcp(data, addr)  # RTCP multiplexed on the RTP port (RFC 5761)
+        if len(data) >= 2 and 192 <= data[1] <= 223:
+            self._on_rtcp(data)  # RTCP multiplexed on the RTP port (RFC 5761)
             return
         if self._srtp is not None:
             try:
@@ -460,20 +458,23 @@ class MediaStream:
             self._jitter.reset()
             if self._up is not None:
                 self._up.reset()
+            self._rx_tail = self._rx_tail_reset
         if payload_type != self._rx_payload_type:
             self._rx_payload_type = payload_type
-            self._jitter.set_silence(bytes([g711.silence_byte(payload_type)]) * SAMPLES_PER_FRAME)
-        self._reception.update(sequence_number, timestamp, time.monotonic())
+            silence = g711.silence_byte(payload_type)
+            self._jitter.set_silence(bytes([silence]) * SAMPLES_PER_FRAME)
+            self._rx_tail = self._rx_tail_reset = bytes([silence]) * UP_HISTORY
+        self._reception.update(sequence_number, timestamp, arrival)
         self._bytes_received += len(payload)
         if self._receiving:
             self._jitter.put(sequence_number, timestamp, payload)
 
-    def _on_rtcp(self, data: bytes, addr: tuple[str, int]) -> None:
+    def _on_rtcp(self, data: bytes, addr: object = None) -> None:
         if self._srtp is not None:
             try:
                 data = self._srtp.unprotect_rtcp(data)
             except SrtpError:
-                self._srtp_errors += 1
+                self._srtcp_errors += 1
                 return
         try:
             packets = rtcp.parse_compound(data)
@@ -551,6 +552,7 @@ class MediaStream:
             dtmf_sent=self._dtmf_sent,
             dtmf_received=self._dtmf_received,
             srtp_errors=self._srtp_errors,
+            srtcp_errors=self._srtcp_errors,
             malformed=self._malformed,
             rtcp_sent=self._rtcp_sent,
             rtcp_received=self._rtcp_received,

@@ -5,7 +5,7 @@ The dialer's surface is ``UserAgent`` (``invite``, ``options_ping``, ``on_invite
 """
 
 from outdial.sip.call import Call
-from outdial.sip.errors import SipError, SipParseError, SipTimeout
+from outdial.sip.errors import SipError, SipParseError, SipTimeout, TransferFailed
 from outdial.sip.events import Answered, CallEvent, Dtmf, EarlyMedia, Ended, Ringing, end_reason_for_status
 from outdial.sip.incoming import IncomingCall
 from outdial.sip.sdp import SdpError
@@ -27,6 +27,7 @@ __all__ = [
     "SipParseError",
     "SipTimeout",
     "Timers",
+    "TransferFailed",
     "TrunkConfig",
     "UserAgent",
     "end_reason_for_status",

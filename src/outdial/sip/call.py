@@ -141,9 +141,11 @@ class Call(Session):
         self._send_invite(Request(headers=h, method="INVITE", uri=invite.uri, body=invite.body))
         return True
 
-    def _on_failure(self, kind: str) -> None:
+    def _on_failure(self, kind: str, detail: str) -> None:
         if kind == "timeout":
             self._end(None, EndReason.TRUNK_ERROR, "no response from the trunk (timer B)")
+        elif detail:
+            self._end(None, EndReason.TRUNK_ERROR, f"trunk unreachable: {detail}")
         else:
             self._end(None, EndReason.TRUNK_ERROR, "the trunk's transport failed")
 
@@ -280,7 +282,7 @@ class Call(Session):
         h.add("CSeq", f"{inv.cseq[0]} CANCEL")
         h.add("User-Agent", self.ua.user_agent)
         cancel = Request(headers=h, method="CANCEL", uri=inv.uri)
-        self.ua.start_client(cancel, self.flow, lambda _resp: None, lambda _kind: None)
+        self.ua.start_client(cancel, self.flow, lambda _resp: None, lambda _kind, _detail: None)
         if self.ended is not None:
             return  # a CANCEL held back past the call's end: nothing left to give up
         # If no final response follows within 64*T1 the INVITE is given up (§9.1).
@@ -302,6 +304,19 @@ class Call(Session):
             else:
                 self._request_cancel(EndReason.CANCELED)
         return await self.wait_ended()
+
+    async def transfer(self, to: str, *, report_within: float = 30.0, hang_up: bool = True) -> int:
+        """Blind transfer of the answered call to a phone number (reached through the trunk, as the
+        INVITE was) or to a ``sip:``/``sips:`` URI; see :meth:`Session.transfer`."""
+        if to.startswith(("sip:", "sips:")):
+            uri = to
+        else:
+            if not to or any(c in to for c in "@<>;: \r\n"):
+                raise ValueError(f"{to!r} is not a phone number, SIP user or SIP URI")
+            host, port = self.trunk.host_port()
+            suffix = "" if self.trunk.transport == "udp" else f";transport={self.trunk.transport}"
+            uri = f"sip:{to}@{host}:{port}{suffix}"
+        return await Session.transfer(self, uri, report_within=report_within, hang_up=hang_up)
 
     async def hangup(self) -> None:
         """BYE when answered; before the answer this is cancel()."""

@@ -13,3 +13,12 @@ class SipError(RuntimeError):
 
 class SipTimeout(SipError):
     """No final response before the transaction timer (B or F) fired."""
+
+
+class TransferFailed(SipError):
+    """A blind transfer did not happen: the REFER was refused, the peer's call to the target failed,
+    or no final report came. The call itself is still up."""
+
+    def __init__(self, message: str, status: int | None = None) -> None:
+        super().__init__(message)
+        self.status = status

@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING
 from outdial.lifecycle import EndReason
 from outdial.media import MediaStream
 from outdial.sip.dialog import Dialog
-from outdial.sip.errors import SipError
+from outdial.sip.errors import SipError, TransferFailed
 from outdial.sip.events import Answered, CallEvent, Dtmf, Ended
 from outdial.sip.message import Request, Response
 from outdial.sip.sdp import (
@@ -54,6 +54,9 @@ class Session:
         # 2xx retransmissions (UAC).
         self._ack_seen: dict[int, asyncio.Event] = {}
         self._acks: dict[int, tuple[bytes, Flow]] = {}
+        # A blind transfer in flight: (status of the peer's call to the target, subscription ended),
+        # from each NOTIFY; (0, True) when our call ends meanwhile.
+        self._refer_progress: asyncio.Queue[tuple[int, bool]] | None = None
 
     # ---- events -------------------------------------------------------------------------------
     def _emit(self, event: CallEvent) -> None:
@@ -94,6 +97,8 @@ class Session:
         if self.ended is not None:
             return
         self._emit(Ended(status, reason, text))
+        if self._refer_progress is not None:
+            self._refer_progress.put_nowait((0, True))
         if self.dialog is not None:
             self.ua.forget_dialog(self.dialog)
         self.ua.forget_session(self)
@@ -120,11 +125,17 @@ class Session:
 
     # ---- requests we send inside the dialog ---------------------------------------------------
     async def _send_in_dialog(
-        self, method: str, body: bytes = b"", content_type: str | None = None
+        self,
+        method: str,
+        body: bytes = b"",
+        content_type: str | None = None,
+        headers: dict[str, str] | None = None,
     ) -> Response:
         assert self.dialog is not None
         flow = await self.ua.flow_for_dialog(self.dialog, self.flow)
         req = self.dialog.create_request(method, via=self.ua.via(flow), contact=self.ua.contact(flow))
+        for name, value in (headers or {}).items():
+            req.headers.add(name, value)
         if body:
             req.headers.add("Content-Type", content_type or "application/sdp")
             req.body = body
@@ -139,6 +150,45 @@ class Session:
         except SipError as exc:
             log.info("BYE on %s got no answer: %s", self.sip_call_id, exc)
         self._end(None, EndReason.AGENT_HANGUP, "we hung up")
+
+    async def transfer(self, target_uri: str, *, report_within: float = 30.0, hang_up: bool = True) -> int:
+        """Blind transfer (RFC 3515; RFC 5589 §6): REFER the peer to ``target_uri``, follow the NOTIFYs
+        about its call there, and hang up once it reports a 2xx (unless ``hang_up`` is false: the
+        caller then ends the call itself). Returns that status (202 when the peer accepted the REFER
+        and then hung up on us before reporting).
+
+        Raises TransferFailed when the REFER is refused, the target does not answer with a 2xx, or
+        no final report comes within ``report_within`` seconds; the call is then still up.
+        """
+        if self.dialog is None or self.ended is not None:
+            raise SipError("the call is not established")
+        progress = self._refer_progress = asyncio.Queue()
+        try:
+            resp = await self._send_in_dialog("REFER", headers={"Refer-To": f"<{target_uri}>"})
+            if resp.status >= 300:
+                raise TransferFailed(f"the transfer was refused: {resp.status} {resp.reason}", resp.status)
+            status = resp.status
+            loop = asyncio.get_running_loop()
+            deadline = loop.time() + report_within
+            while True:
+                try:
+                    reported, done = await asyncio.wait_for(progress.get(), max(0.0, deadline - loop.time()))
+                except TimeoutError:
+                    raise TransferFailed(
+                        f"no final report on the transfer within {report_within:g} s"
+                    ) from None
+                if reported == 0:
+                    return status  # the peer hung up on us: it has gone to the target
+                status = reported
+                if status >= 200 or done:
+                    break
+        finally:
+            self._refer_progress = None
+        if not 200 <= status < 300:
+            raise TransferFailed(f"the transfer target answered {status}", status)
+        if hang_up:
+            await Session.hangup(self)
+        return status
 
     async def _reinvite(self, direction: Direction) -> None:
         if self.dialog is None or self.ended is not None:
@@ -209,6 +259,8 @@ class Session:
             resp = make_response(req, 200, "OK")
             resp.headers.add("Allow", self.ua.ALLOW)
             stx.respond(resp)
+        elif req.method == "NOTIFY":
+            self._notify(req, stx)
         else:
             resp = make_response(req, 405, "Method Not Allowed")
             resp.headers.add("Allow", self.ua.ALLOW)
@@ -218,6 +270,18 @@ class Session:
         event = self._ack_seen.get(req.cseq[0])
         if event is not None:
             event.set()
+
+    def _notify(self, req: Request, stx: ServerTxn) -> None:
+        """NOTIFY for our REFER's implicit subscription: a message/sipfrag status line (RFC 3515 §2.4.5)."""
+        event = (req.headers.get("Event") or "").split(";")[0].strip().lower()
+        if event != "refer":
+            stx.respond(make_response(req, 489, "Bad Event"))
+            return
+        stx.respond(make_response(req, 200, "OK"))
+        state = (req.headers.get("Subscription-State") or "").split(";")[0].strip().lower()
+        status = sipfrag_status(req.body)
+        if self._refer_progress is not None and status is not None:
+            self._refer_progress.put_nowait((status, state == "terminated"))
 
     def _info(self, req: Request) -> None:
         if req.content_type != "application/dtmf-relay":
@@ -265,3 +329,12 @@ class Session:
             interval = min(interval * 2, t.t2)
             stx.respond(resp)
         return acked.is_set()
+
+
+def sipfrag_status(body: bytes) -> int | None:
+    """The status code of a message/sipfrag body's status line ("SIP/2.0 200 OK"), if it has one."""
+    first = body.decode("utf-8", "replace").lstrip().split("\r\n", 1)[0].split("\n", 1)[0]
+    parts = first.split()
+    if len(parts) >= 2 and parts[0].upper().startswith("SIP/") and parts[1].isdigit():
+        return int(parts[1])
+    return None

@@ -9,9 +9,11 @@ address it saw us at reuses the connection we opened.
 from __future__ import annotations
 
 import asyncio
+import errno
 import logging
 import socket
 import ssl
+import struct
 from abc import ABC, abstractmethod
 from collections.abc import Callable
 from functools import lru_cache
@@ -89,11 +91,59 @@ class StreamFlow(Flow):
 
 
 Handler = Callable[[Request | Response, Flow], None]
+UnreachableHandler = Callable[[Address, str], None]
+
+# RFC 3261 §18.4: host, network, port or protocol unreachable and parameter problem ICMP errors mean
+# the message was not delivered. Linux queues them on a UDP socket with IP_RECVERR (ip(7)); the
+# queue entry names the destination the datagram was sent to.
+_IP_RECVERR = getattr(socket, "IP_RECVERR", 11)
+_IPV6_RECVERR = getattr(socket, "IPV6_RECVERR", 25)
+_ORIGIN_ICMP, _ORIGIN_ICMP6 = 2, 3
+_UNDELIVERED = {
+    errno.ECONNREFUSED: "port unreachable",
+    errno.EHOSTUNREACH: "host unreachable",
+    errno.ENETUNREACH: "network unreachable",
+    errno.ENOPROTOOPT: "protocol unreachable",
+    errno.EPROTO: "parameter problem",
+}
+_EXTENDED_ERR = struct.Struct("=IBBBBII")  # struct sock_extended_err
+
+
+def undelivered_reason(ancillary: list[tuple[int, int, bytes]]) -> str | None:
+    """Why an error-queue entry says a datagram was not delivered, or None when it says something else."""
+    for level, kind, data in ancillary:
+        if (level, kind) not in ((socket.IPPROTO_IP, _IP_RECVERR), (socket.IPPROTO_IPV6, _IPV6_RECVERR)):
+            continue
+        if len(data) < _EXTENDED_ERR.size:
+            continue
+        err, origin, *_ = _EXTENDED_ERR.unpack_from(data)
+        if origin in (_ORIGIN_ICMP, _ORIGIN_ICMP6) and err in _UNDELIVERED:
+            return f"ICMP {_UNDELIVERED[err]}"
+    return None
+
+
+def _udp_socket(family: int, addr: tuple[object, ...]) -> socket.socket:
+    sock = socket.socket(family, socket.SOCK_DGRAM)
+    try:
+        if family == socket.AF_INET6:
+            sock.setsockopt(socket.IPPROTO_IPV6, _IPV6_RECVERR, 1)
+        else:
+            sock.setsockopt(socket.IPPROTO_IP, _IP_RECVERR, 1)
+    except OSError:  # not Linux: undelivered datagrams are found by timer B/F alone
+        pass
+    try:
+        sock.bind(addr)
+    except OSError:
+        sock.close()
+        raise
+    sock.setblocking(False)
+    return sock
 
 
 class _UdpProtocol(asyncio.DatagramProtocol):
-    def __init__(self, layer: TransportLayer) -> None:
+    def __init__(self, layer: TransportLayer, sock: socket.socket) -> None:
         self.layer = layer
+        self.sock = sock
         self.transport: asyncio.DatagramTransport | None = None
         self.local: Address = ("0.0.0.0", 0)
 
@@ -114,14 +164,28 @@ class _UdpProtocol(asyncio.DatagramProtocol):
 
     def error_received(self, exc: Exception) -> None:
         log.debug("UDP error: %s", exc)
+        while True:  # the socket error came from the error queue (IP_RECVERR): read who it was for
+            try:
+                _, ancillary, _, dest = self.sock.recvmsg(1, 512, socket.MSG_ERRQUEUE)
+            except OSError:
+                return  # queue empty (or no such queue off Linux)
+            reason = undelivered_reason(ancillary)
+            if reason is not None and self.layer.on_unreachable is not None:
+                self.layer.on_unreachable((dest[0], dest[1]), reason)
 
 
 class TransportLayer:
     """Listens on UDP (always) and TCP/TLS (on request); opens and pools outgoing connections."""
 
-    def __init__(self, handler: Handler, on_closed: Callable[[Flow], None] | None = None) -> None:
+    def __init__(
+        self,
+        handler: Handler,
+        on_closed: Callable[[Flow], None] | None = None,
+        on_unreachable: UnreachableHandler | None = None,
+    ) -> None:
         self.handler = handler
         self.on_closed = on_closed  # told when a TCP/TLS connection ends, so its transactions fail now
+        self.on_unreachable = on_unreachable  # told when ICMP says a UDP datagram was not delivered
         self.udp: _UdpProtocol | None = None
         self._servers: list[asyncio.Server] = []
         self._conns: dict[tuple[str, Address], StreamFlow] = {}
@@ -137,7 +201,9 @@ class TransportLayer:
 
     async def listen_udp(self, host: str, port: int) -> Address:
         loop = asyncio.get_running_loop()
-        _, proto = await loop.create_datagram_endpoint(lambda: _UdpProtocol(self), local_addr=(host, port))
+        family, _, _, _, addr = (await loop.getaddrinfo(host, port, type=socket.SOCK_DGRAM))[0]
+        sock = _udp_socket(family, addr)
+        _, proto = await loop.create_datagram_endpoint(lambda: _UdpProtocol(self, sock), sock=sock)
         self.udp = proto
         self.listening["UDP"] = proto.local
         return proto.local

@@ -67,7 +67,7 @@ class _Txn:
         txn: ClientTransaction | ServerTransaction,
         flow: Flow,
         on_response: Callable[[Response], None] | None = None,
-        on_failure: Callable[[str], None] | None = None,
+        on_failure: Callable[[str, str], None] | None = None,
     ) -> None:
         self.ua = ua
         self.txn = txn
@@ -75,6 +75,7 @@ class _Txn:
         self.on_response = on_response
         self.on_failure = on_failure
         self._timers: dict[str, asyncio.TimerHandle] = {}
+        self.failure_detail = ""  # why the transport failed, when it knows (an ICMP error, say)
 
     def run(self, outputs: list[Output]) -> None:
         for out in outputs:
@@ -95,7 +96,10 @@ class _Txn:
                     self.on_response(out.response)
             elif isinstance(out, TimedOut | TransportFailed):
                 if self.on_failure is not None:
-                    self.on_failure("timeout" if isinstance(out, TimedOut) else "transport")
+                    if isinstance(out, TimedOut):
+                        self.on_failure("timeout", "")
+                    else:
+                        self.on_failure("transport", self.failure_detail)
             elif isinstance(out, Terminated):
                 self.stop_timers()
                 self.ua.forget_txn(self)
@@ -129,13 +133,13 @@ class ServerTxn(_Txn):
 class UserAgent:
     """A SIP endpoint: places calls through trunks (UAC) and answers INVITEs (UAS)."""
 
-    ALLOW = "INVITE, ACK, CANCEL, BYE, OPTIONS, INFO"
+    ALLOW = "INVITE, ACK, CANCEL, BYE, OPTIONS, INFO, NOTIFY"
 
     def __init__(self, host: str, timers: Timers, sample_rate: int, user_agent: str) -> None:
         self.host = host
         self.timers = timers
         self.loop = asyncio.get_running_loop()
-        self.transport = TransportLayer(self._on_message, self._on_flow_closed)
+        self.transport = TransportLayer(self._on_message, self._on_flow_closed, self._on_udp_unreachable)
         self.user_agent = user_agent
         self.on_invite: InviteHandler | None = None
         self.uas_media_encryption: MediaEncryption = "none"
@@ -303,7 +307,7 @@ class UserAgent:
             if resp.status >= 200 and not fut.done():
                 fut.set_result(resp)
 
-        def on_failure(kind: str) -> None:
+        def on_failure(kind: str, detail: str) -> None:
             if not fut.done():
                 if kind == "timeout":
                     fut.set_exception(
@@ -312,8 +316,9 @@ class UserAgent:
                         )
                     )
                 else:
+                    why = f": {detail}" if detail else ""
                     fut.set_exception(
-                        SipError(f"could not send {req.method} to {flow.remote[0]}:{flow.remote[1]}")
+                        SipError(f"could not send {req.method} to {flow.remote[0]}:{flow.remote[1]}{why}")
                     )
 
         self.start_client(req, flow, on_response, on_failure)
@@ -324,7 +329,7 @@ class UserAgent:
         req: Request,
         flow: Flow,
         on_response: Callable[[Response], None],
-        on_failure: Callable[[str], None],
+        on_failure: Callable[[str, str], None],
     ) -> _Txn:
         txn = ClientTransaction(req, reliable=flow.reliable, timers=self.timers)
         runner = _Txn(self, txn, flow, on_response, on_failure)
@@ -393,6 +398,14 @@ class UserAgent:
         """A TCP/TLS connection ended: its pending transactions fail at once instead of at timer B/F."""
         for runner in [*self._client.values(), *self._server.values()]:
             if runner.flow is flow and not runner.txn.terminated:
+                runner.run(runner.txn.transport_error())
+
+    def _on_udp_unreachable(self, remote: tuple[str, int], reason: str) -> None:
+        """ICMP says a datagram to remote was not delivered: its transactions fail now (§18.4)."""
+        for runner in [*self._client.values(), *self._server.values()]:
+            flow = runner.flow
+            if flow.transport == "UDP" and flow.remote == remote and not runner.txn.terminated:
+                runner.failure_detail = f"{reason} from {remote[0]}:{remote[1]}"
                 runner.run(runner.txn.transport_error())
 
     # ---- incoming messages --------------------------------------------------------------------

@@ -12,7 +12,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 from outdial.config import Settings
 
 
-def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
+def sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
     cur = dbapi_conn.cursor()
     cur.execute("PRAGMA journal_mode=WAL")
     cur.execute("PRAGMA synchronous=NORMAL")
@@ -24,7 +24,7 @@ def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
 def make_engine(url: str, **kwargs: Any) -> AsyncEngine:
     if url.startswith("sqlite"):
         engine = create_async_engine(url, **kwargs)
-        event.listen(engine.sync_engine, "connect", _sqlite_pragmas)
+        event.listen(engine.sync_engine, "connect", sqlite_pragmas)
         return engine
     kwargs.setdefault("pool_size", 10)
     kwargs.setdefault("max_overflow", 20)
@@ -33,6 +33,24 @@ def make_engine(url: str, **kwargs: Any) -> AsyncEngine:
     # invalidated on its first error, so the pool replaces it.
     kwargs.setdefault("pool_recycle", 1800)
     return create_async_engine(url, **kwargs)
+
+
+async def read_shared(session: AsyncSession, statement: Any, params: dict[str, Any]) -> list[Any]:
+    """The rows of a read whose rows the caller's transaction never writes.
+
+    A session that carries a ``batch_memo`` dict (the SQLite creation writer's: one transaction,
+    holding the write lock, for a batch of creations, none of which writes these rows) answers a
+    repeated read from it; any other session runs the statement.
+    """
+    memo: dict[Any, list[Any]] | None = getattr(session, "batch_memo", None)
+    key = (statement, tuple(sorted(params.items()))) if memo is not None else None
+    if memo is not None and key in memo:
+        return memo[key]
+    connection = await session.connection()
+    rows = list((await connection.execute(statement, params)).all())
+    if memo is not None:
+        memo[key] = rows
+    return rows
 
 
 class Database:
@@ -65,4 +83,7 @@ class Database:
             yield session
 
     async def dispose(self) -> None:
+        from outdial.calls.writer import close_writer  # the calls domain builds on the store
+
+        await close_writer(self.engine.sync_engine)
         await self.engine.dispose()

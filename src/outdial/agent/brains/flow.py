@@ -11,7 +11,7 @@ from collections.abc import AsyncIterator, Mapping, Sequence
 from typing import Any
 
 from outdial.agent.brains.flow_steps import Step, compile_steps
-from outdial.agent.brains.intents import Match, OptOutIntent, first_match
+from outdial.agent.brains.intents import Match, NoIntent, OptOutIntent, YesIntent, first_match
 from outdial.agent.brains.templating import make_scope, render, render_value
 from outdial.agent.protocols import (
     Action,
@@ -31,6 +31,10 @@ from outdial.agent.protocols import (
 
 _MAX_STEPS_PER_TURN = 50  # a flow that loops without asking would otherwise never yield the line
 _OPT_OUT_REPLY = "Understood. We won't call you again. Goodbye."
+# A grammar recognizer maps whatever it hears onto an expected phrase: a greeting can come out as
+# "do not call me". An opt-out lists the number for good, so it is confirmed before it is acted on.
+_OPT_OUT_CONFIRM = "Just to confirm: you would like us to stop calling you. Is that right?"
+_OPT_OUT_DECLINED = "Sorry, I misunderstood."
 
 
 class FlowBrain:
@@ -52,16 +56,21 @@ class FlowBrain:
         self._waiting: Step | None = None  # the ask step awaiting an answer
         self._done = False
         self._opt_out = OptOutIntent()
+        self._yes, self._no = YesIntent(), NoIntent()
+        self._confirming: Step | None = None  # asked to confirm an opt-out heard at this step
 
     @property
     def variables(self) -> dict[str, Any]:
         return self._scope
 
     def expected(self) -> Sequence[str] | None:
-        if self._waiting is None:
+        intents = [self._yes, self._no] if self._confirming is not None else None
+        if intents is None and self._waiting is not None:
+            intents = list(self._waiting.intents)
+        if intents is None:
             return None
         phrases: list[str] = []
-        for intent in [*self._waiting.intents, self._opt_out]:
+        for intent in [*intents, self._opt_out]:
             phrases.extend(intent.phrases())
         return list(dict.fromkeys(phrases)) or None
 
@@ -76,6 +85,8 @@ class FlowBrain:
         if isinstance(event, CallStarted):
             return self._run_from(0) if self._steps else []
         if isinstance(event, Silence):
+            if self._confirming is not None and event.count < 2:
+                return [Say(self._silence_reprompt), Say(_OPT_OUT_CONFIRM)]
             if event.count >= 2 or self._waiting is None:
                 self._done = True
                 return [Say(self._goodbye), EndCall("silence_timeout")]
@@ -86,6 +97,8 @@ class FlowBrain:
         return []
 
     def _answer(self, text: str) -> list[Action]:
+        if self._confirming is not None:
+            return self._confirm_opt_out(text)
         step = self._waiting
         if step is None:
             if not self._steps:  # no flow at all: the callee has been heard, take leave politely
@@ -94,8 +107,8 @@ class FlowBrain:
             return []
         match = first_match([self._opt_out, *step.intents], text)
         if match and match.intent == "opt_out" and "opt_out" not in step.on:
-            self._done = True
-            return [OptOut(), SetOutcome({"opt_out": True}), Say(_OPT_OUT_REPLY), EndCall("agent_hangup")]
+            self._confirming, self._waiting = step, None
+            return [SetOutcome({"opt_out": "unconfirmed"}), Say(_OPT_OUT_CONFIRM)]
         target = self._branch(step, match)
         if target is None:
             # Not understood and no default: ask again, once more in other words if given.
@@ -106,6 +119,17 @@ class FlowBrain:
             self._scope["answer"] = match.value
         self._waiting = None
         return self._run_from(target)
+
+    def _confirm_opt_out(self, text: str) -> list[Action]:
+        """Yes (or the request again): opt out and end. Anything else: back to the question it interrupted."""
+        step, self._confirming = self._confirming, None
+        assert step is not None
+        match = first_match([self._opt_out, self._yes, self._no], text)
+        if match is not None and match.intent in ("opt_out", "yes"):
+            self._done = True
+            return [OptOut(), SetOutcome({"opt_out": True}), Say(_OPT_OUT_REPLY), EndCall("agent_hangup")]
+        self._waiting = step
+        return [SetOutcome({"opt_out": False}), Say(_OPT_OUT_DECLINED), Say(self._render(step.ask or ""))]
 
     def _branch(self, step: Step, match: Match | None) -> int | None:
         if match is not None and match.intent in step.on:

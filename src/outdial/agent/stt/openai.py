@@ -15,7 +15,7 @@ from collections.abc import AsyncIterator, Sequence
 import openai
 
 from outdial.agent.protocols import Final
-from outdial.agent.provider_clients import shared_client
+from outdial.agent.provider_clients import openai_client
 
 SAMPLE_RATE = 16000
 _PROMPT_CHARS = 600  # the prompt is a hint, not a grammar; keep it short
@@ -87,11 +87,7 @@ class OpenAISTT:
 
     @property
     def client(self) -> openai.AsyncOpenAI:
-        api_key, base_url, timeout = self._client_args
-        return shared_client(
-            ("openai", *self._client_args),
-            lambda: openai.AsyncOpenAI(api_key=api_key, base_url=base_url, timeout=timeout, max_retries=1),
-        )
+        return openai_client(*self._client_args)
 
     def open(self, *, expected: Sequence[str] | None = None, language: str = "en-US") -> OpenAISTTSession:
         return OpenAISTTSession(self, expected, language)

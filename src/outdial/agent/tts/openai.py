@@ -8,7 +8,7 @@ from collections.abc import AsyncGenerator
 import openai
 
 from outdial.agent.audio import Resampler
-from outdial.agent.provider_clients import shared_client
+from outdial.agent.provider_clients import openai_client
 
 OPENAI_PCM_RATE = 24000
 
@@ -34,11 +34,7 @@ class OpenAITTS:
 
     @property
     def client(self) -> openai.AsyncOpenAI:
-        api_key, base_url, timeout = self._client_args
-        return shared_client(
-            ("openai", *self._client_args),
-            lambda: openai.AsyncOpenAI(api_key=api_key, base_url=base_url, timeout=timeout, max_retries=1),
-        )
+        return openai_client(*self._client_args)
 
     async def synthesize(self, text: str) -> AsyncGenerator[bytes, None]:
         resampler = Resampler(OPENAI_PCM_RATE, self.sample_rate)
