@@ -37,3 +37,13 @@ def frames(pcm: bytes, sample_rate: int = 16000, ms: int = 20) -> list[bytes]:
 
 def run(coro: Coroutine[Any, Any, bytes]) -> bytes:
     return asyncio.run(coro)
+
+
+async def settled() -> None:
+    """No pocketsphinx decoder loading in the background: a load holds the GIL for 0.1-0.4 s, which is
+    not what a latency test times."""
+    from outdial.agent.stt.pocketsphinx import _pool
+
+    async with asyncio.timeout(10):
+        while _pool.loading:  # noqa: ASYNC110 - observing the loader thread
+            await asyncio.sleep(0.01)

@@ -51,16 +51,25 @@ class Grammar:
         """
         if hypothesis in self.phrases:
             return self.phrases[hypothesis], True
-        words = hypothesis.split()
-        for cut in range(1, len(words)):
-            first, second = " ".join(words[:cut]), " ".join(words[cut:])
-            if first in self.phrases and second in self.phrases:
-                return f"{self.phrases[first]} {self.phrases[second]}", True
+        pair = self.two_phrases(hypothesis)
+        if pair is not None:
+            return f"{self.phrases[pair[0]]} {self.phrases[pair[1]]}", True
         if hypothesis:
             longer = [spoken for spoken in self.phrases if spoken.startswith(hypothesis + " ")]
             if longer:
                 return self.phrases[min(longer, key=len)], False
         return hypothesis, False
+
+    def two_phrases(self, hypothesis: str) -> tuple[str, str] | None:
+        """The two expected phrases (spoken forms) a hypothesis is made of, if it is not itself one."""
+        if hypothesis in self.phrases:
+            return None
+        words = hypothesis.split()
+        for cut in range(1, len(words)):
+            first, second = " ".join(words[:cut]), " ".join(words[cut:])
+            if first in self.phrases and second in self.phrases:
+                return first, second
+        return None
 
     def leading_phrase(self, hypothesis: str) -> str | None:
         """The expected phrase a hypothesis starts with (the longest one), as the caller wrote it."""

@@ -71,6 +71,15 @@ _FALLBACK_CONFIDENCE = 0.2
 _TAIL_BYTES = SAMPLE_RATE * 2 * 250 // 1000  # 250 ms of the quiet after the last audible frame
 
 
+_FORCED_FIT = 0.93  # a second phrase fitting worse than this share of the first is taken as forced
+
+
+def _fit(words: list[tuple[int, float]]) -> float:
+    """Per-frame acoustic score of words given as (frames, score)."""
+    frames = sum(n for n, _ in words)
+    return sum(n * score for n, score in words) / frames if frames else 0.0
+
+
 def _rms(pcm: bytes) -> float:
     samples = np.frombuffer(pcm, dtype="<i2").astype(np.float32)
     return float(np.sqrt(np.mean(samples * samples))) if len(samples) else 0.0
@@ -290,8 +299,30 @@ class PocketsphinxSession:
         confidence = min(max(float(hyp.prob), 0.0), 1.0)
         if self.grammar is None:
             return Final(hyp.hypstr, confidence)
+        pair = self.grammar.two_phrases(hyp.hypstr)
+        if pair is not None and self._second_phrase_forced(len(pair[0].split())):
+            return Final(self.grammar.phrases[pair[0]], confidence / 2)
         text, complete = self.grammar.match(hyp.hypstr)
         return Final(text, confidence if complete else confidence / 2)
+
+    def _second_phrase_forced(self, first_words: int) -> bool:
+        """Whether the second of two phrases fits the audio far worse than the first did.
+
+        A grammar has no place for words outside it, so the rest of a longer answer ("yes, I will be
+        there") is forced onto the expected phrase nearest in sound ("not really"), turning a yes into
+        a no. Such a forced phrase fits its frames measurably worse: its per-frame acoustic score was
+        0.80–0.89 of the first phrase's on espeak answers through the telephone path, where a phrase
+        really said scored 0.92–1.01 (tests/agent/providers/test_pocketsphinx.py).
+        """
+        words = [
+            (seg.end_frame - seg.start_frame + 1, float(seg.ascore))
+            for seg in self._decoder().seg() or []
+            if not seg.word.startswith(("<", "[", "("))
+        ]
+        first, second = words[:first_words], words[first_words:]
+        if not first or not second:
+            return False
+        return _fit(second) < _FORCED_FIT * _fit(first)
 
     async def events(self) -> AsyncIterator[Partial | Final]:
         while (event := await self._events.get()) is not None:
