@@ -13,6 +13,7 @@ from fastapi.openapi.utils import get_openapi
 from outdial import __version__
 from outdial.api.auth import KeyCache
 from outdial.api.errors import install_error_handlers
+from outdial.calls.fastpath import CreateCallFastPath
 from outdial.config import Settings, get_settings
 from outdial.store.db import Database
 from outdial.store.migrate import upgrade_async
@@ -55,8 +56,14 @@ def _include_routers(app: FastAPI) -> None:
 
 
 def create_app(
-    settings: Settings | None = None, db: Database | None = None, *, migrate: bool = True
+    settings: Settings | None = None,
+    db: Database | None = None,
+    *,
+    migrate: bool = True,
+    fast_path: bool = True,
 ) -> FastAPI:
+    """The API. ``fast_path=False``: every ``POST /v1/calls`` through FastAPI's route (a reference
+    for tests of :mod:`outdial.calls.fastpath`, which must answer as that route does)."""
     settings = settings or get_settings()
     own_db = db is None
     database = db or Database.from_settings(settings)
@@ -87,6 +94,9 @@ def create_app(
         return {"status": "ok"}
 
     _include_routers(app)
+    # Well-formed POST /v1/calls skip FastAPI's routing and dependencies (the route judges the rest).
+    if fast_path:
+        app.add_middleware(CreateCallFastPath)
     app.openapi = lambda: _openapi(app)  # type: ignore[method-assign]
     return app
 
