@@ -37,6 +37,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import Session
 from sqlalchemy.pool import StaticPool
 
+from outdial.calls.direct import DirectInserts
 from outdial.dialer.notify import NEW_CALL, LocalHub
 from outdial.store.db import sqlite_pragmas
 
@@ -53,8 +54,9 @@ class InlineSession:
     suspending.
     """
 
-    def __init__(self, sync_session: Session) -> None:
+    def __init__(self, sync_session: Session, direct: DirectInserts | None = None) -> None:
         self.sync_session = sync_session
+        self.direct = direct
         self._connection: _InlineConnection | None = None
         # Reads of rows no creation writes, shared by the jobs of this batch (store.db.read_shared).
         self.batch_memo: dict[Any, list[Any]] = {}
@@ -65,11 +67,11 @@ class InlineSession:
     def enter_savepoint(self) -> None:
         """Called in each job's ``begin_nested()``: asking the session for its connection there is
         what emits the SAVEPOINT (lazily, in SQLAlchemy); the job's Core statements then reuse it."""
-        self._connection = _InlineConnection(self.sync_session.connection())
+        self._connection = _InlineConnection(self.sync_session.connection(), self.direct)
 
     async def connection(self, **kw: Any) -> _InlineConnection:
         if kw or self._connection is None:
-            return _InlineConnection(self.sync_session.connection(**kw))
+            return _InlineConnection(self.sync_session.connection(**kw), self.direct)
         return self._connection
 
     async def scalar(self, statement: Any, params: Any = None, **kw: Any) -> Any:
@@ -103,10 +105,16 @@ class InlineSession:
 class _InlineConnection:
     """The part of :class:`AsyncConnection` a job uses (Core statements), over a sync connection."""
 
-    def __init__(self, connection: Connection) -> None:
+    def __init__(self, connection: Connection, direct: DirectInserts | None = None) -> None:
         self.sync_connection = connection
+        self.direct = direct
 
     async def execute(self, statement: Any, params: Any = None, **kw: Any) -> Any:
+        direct = self.direct
+        if direct is not None and not kw:
+            insert = direct.compiled(statement, params)
+            if insert is not None:  # a plain INSERT: compiled once, run on the cursor (calls/direct.py)
+                return direct.run(self.sync_connection, insert, params)
         return self.sync_connection.execute(statement, params, **kw)
 
 
@@ -160,6 +168,7 @@ class CreationWriter:
         )
         event.listen(self._engine, "connect", sqlite_pragmas)
         event.listen(self._engine, "begin", _begin_immediate)
+        self._direct = DirectInserts(self._engine.dialect)
         self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="outdial-sqlite-writer")
         self._pending: list[_Pending[Any]] = []
         self._draining: asyncio.Task[None] | None = None
@@ -221,7 +230,7 @@ class CreationWriter:
         """On the writer thread: every job in its savepoint, then one commit."""
         outcomes: list[_Outcome] = []
         with Session(self._engine, expire_on_commit=False) as session:
-            inline = InlineSession(session)
+            inline = InlineSession(session, self._direct)
             for job in jobs:
                 try:
                     with session.begin_nested():
