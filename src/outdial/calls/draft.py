@@ -8,10 +8,13 @@ from __future__ import annotations
 import asyncio
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 import phonenumbers
 from pydantic import ValidationError
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import configure_mappers
+from sqlalchemy.orm.attributes import manager_of_class
 
 from outdial.agent.settings import AgentConfig, AgentConfigError, validate_agent_config
 from outdial.agents.service import agent_not_found, resolved_config
@@ -98,7 +101,7 @@ async def build_call(
         if override is not None:
             snapshot[name] = override
 
-    return Call(
+    return transient_call(
         id=new_id(),
         org_id=principal.org_id,
         agent_id=agent_id,
@@ -164,6 +167,19 @@ def _as_e164(raw: str, country_code: str | None) -> str:
             400, "invalid_phone_number", f"from_number {raw!r} is not a phone number.", "from_number"
         ) from exc
     return phonenumbers.format_number(parsed, phonenumbers.PhoneNumberFormat.E164)
+
+
+def transient_call(**values: Any) -> Call:
+    """A new :class:`Call` holding ``values``, built without the ORM's per-attribute events.
+
+    A new call is never added to a session: it is inserted by Core (``lookups.insert_created``),
+    which reads the values given here, and answered from. The ORM's constructor fires an event per
+    attribute (about 40), a tenth of a creation's CPU on the SQLite writer; this sets them at once.
+    """
+    configure_mappers()  # what the constructor would make sure of (at once when already done)
+    call: Call = manager_of_class(Call).new_instance()
+    call.__dict__.update(values)
+    return call
 
 
 async def _agent(
