@@ -11,9 +11,9 @@ from pathlib import Path
 import pytest
 
 from outdial.lifecycle import EndReason
-from outdial.sip import Timers, TransferFailed, TrunkConfig, UserAgent
+from outdial.sip import Call, Timers, TransferFailed, TrunkConfig, UserAgent
 from outdial.sip.session import sipfrag_status
-from tests.sip.sippkit import BYE_FROM_CALLEE, CAPTURE_DIALOG, recv, response, scenario, start_sipp
+from tests.sip.sippkit import BYE_FROM_CALLEE, CAPTURE_DIALOG, SippRun, recv, response, scenario, start_sipp
 
 pytestmark = [pytest.mark.interop, pytest.mark.timeout(60)]
 
@@ -45,6 +45,14 @@ SIP/2.0 {sipfrag}
 """
 
 
+async def answered_call(ua: UserAgent, tmp_path: Path, name: str, body: str) -> tuple[SippRun, Call]:
+    """sipp playing ``body`` as the trunk, and our call to it once answered."""
+    sipp = start_sipp(tmp_path, name, scenario(name, body))
+    call = await ua.invite(TrunkConfig(address=sipp.address), to="100", from_="200")
+    assert await asyncio.wait_for(call.wait_answered(), 5)
+    return sipp, call
+
+
 @pytest.fixture
 async def ua() -> AsyncIterator[UserAgent]:
     agent = await UserAgent.start(timers=Timers(t1=0.1), sample_rate=8000)
@@ -64,9 +72,7 @@ async def test_transfer_follows_the_notifies_to_a_200_and_then_hangs_up(
         + recv("BYE")
         + response(200, "OK", tag=False)
     )
-    sipp = start_sipp(tmp_path, "xfer", scenario("xfer", body))
-    call = await ua.invite(TrunkConfig(address=sipp.address), to="100", from_="200")
-    assert await asyncio.wait_for(call.wait_answered(), 5)
+    sipp, call = await answered_call(ua, tmp_path, "xfer", body)
     assert await asyncio.wait_for(call.transfer(TARGET), 10) == 200
     assert call.ended is not None and call.ended.end_reason is EndReason.AGENT_HANGUP
     assert await sipp.finished() == 0, sipp.output()
@@ -86,9 +92,7 @@ async def test_a_refused_refer_fails_the_transfer_and_leaves_the_call_up(
         + recv("BYE")
         + response(200, "OK", tag=False)
     )
-    sipp = start_sipp(tmp_path, "xfer603", scenario("xfer603", body))
-    call = await ua.invite(TrunkConfig(address=sipp.address), to="100", from_="200")
-    assert await asyncio.wait_for(call.wait_answered(), 5)
+    sipp, call = await answered_call(ua, tmp_path, "xfer603", body)
     with pytest.raises(TransferFailed, match="refused: 603") as failed:
         await asyncio.wait_for(call.transfer("sip:desk@example.net"), 10)
     assert failed.value.status == 603 and call.ended is None
@@ -106,9 +110,7 @@ async def test_a_busy_target_fails_the_transfer_and_leaves_the_call_up(ua: UserA
         + recv("BYE")
         + response(200, "OK", tag=False)
     )
-    sipp = start_sipp(tmp_path, "xfer486", scenario("xfer486", body))
-    call = await ua.invite(TrunkConfig(address=sipp.address), to="100", from_="200")
-    assert await asyncio.wait_for(call.wait_answered(), 5)
+    sipp, call = await answered_call(ua, tmp_path, "xfer486", body)
     with pytest.raises(TransferFailed, match="answered 486") as failed:
         await asyncio.wait_for(call.transfer(TARGET), 10)
     assert failed.value.status == 486 and call.ended is None
@@ -118,9 +120,7 @@ async def test_a_busy_target_fails_the_transfer_and_leaves_the_call_up(ua: UserA
 
 async def test_a_peer_that_accepts_and_hangs_up_has_been_transferred(ua: UserAgent, tmp_path: Path) -> None:
     body = ANSWER_CAPTURED + recv("REFER") + IN_DIALOG_202 + BYE_FROM_CALLEE + '<recv response="200"/>\n'
-    sipp = start_sipp(tmp_path, "xferbye", scenario("xferbye", body))
-    call = await ua.invite(TrunkConfig(address=sipp.address), to="100", from_="200")
-    assert await asyncio.wait_for(call.wait_answered(), 5)
+    sipp, call = await answered_call(ua, tmp_path, "xferbye", body)
     assert await asyncio.wait_for(call.transfer(TARGET), 10) == 202
     assert call.ended is not None and call.ended.end_reason is EndReason.CALLEE_HANGUP
     assert await sipp.finished() == 0, sipp.output()
@@ -135,9 +135,7 @@ async def test_no_final_report_fails_the_transfer_after_the_wait(ua: UserAgent, 
         + recv("BYE")
         + response(200, "OK", tag=False)
     )
-    sipp = start_sipp(tmp_path, "xferslow", scenario("xferslow", body))
-    call = await ua.invite(TrunkConfig(address=sipp.address), to="100", from_="200")
-    assert await asyncio.wait_for(call.wait_answered(), 5)
+    sipp, call = await answered_call(ua, tmp_path, "xferslow", body)
     with pytest.raises(TransferFailed, match="no final report"):
         await asyncio.wait_for(call.transfer(TARGET, report_within=1.0), 10)
     assert call.ended is None
