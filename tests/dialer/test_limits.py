@@ -2,13 +2,19 @@
 
 from __future__ import annotations
 
+import asyncio
 import itertools
+import time
+from datetime import timedelta
 
 from sqlalchemy import select
 
+from outdial.dialer.admit import Admitted
+from outdial.dialer.placer import CallSnapshot, TrunkSnapshot
 from outdial.dialer.worker import Worker
 from outdial.store.db import Database
 from outdial.store.models import Call, CallAttempt, Organization
+from outdial.store.types import utcnow
 from tests.dialer.support import (
     Script,
     ScriptedPlacer,
@@ -70,6 +76,45 @@ async def test_calls_per_second_spaces_invites(db: Database) -> None:
     gaps = _gaps(placer)  # on the wire: the INVITE leaves at its slot
     assert min(gaps) >= 0.05, gaps  # wire timing jitters under load; the slots above are exact
     assert sum(gaps) >= 1.05
+
+
+def _paced_call(n: int) -> CallSnapshot:
+    trunk = TrunkSnapshot("trunk-1", "127.0.0.1:5060", "udp", None, None, "none", calls_per_second=10)
+    return CallSnapshot(
+        f"call-{n}",
+        "org-1",
+        f"att-{n}",
+        1,
+        "+18135551234",
+        "+14155550100",
+        None,
+        {},
+        {},
+        None,
+        {},
+        45,
+        600,
+        None,
+        trunk,
+    )
+
+
+async def test_a_late_wake_up_does_not_let_the_next_invite_follow_it_at_once(db: Database) -> None:
+    worker = Worker(db, fast_settings(), ScriptedPlacer())
+    now = utcnow()
+    sent: list[float] = []
+
+    async def dial(n: int) -> None:
+        slot = now + timedelta(seconds=n / 10)  # the trunk's 10/s slots, as admission hands them out
+        await worker._wait_for_slot(Admitted(_paced_call(n), slot))
+        sent.append(time.monotonic())
+
+    tasks = [asyncio.create_task(dial(n)) for n in range(3)]
+    await asyncio.sleep(0.02)  # the first has gone; the other two wait for their slots
+    time.sleep(0.25)  # noqa: ASYNC251 - the event loop stalls past both slots (a busy machine)
+    await asyncio.gather(*tasks)
+    assert len(sent) == 3 and sent[1] - sent[0] >= 0.25
+    assert sent[2] - sent[1] >= 0.099, sent  # not right behind the late one: 1/cps on the wire
 
 
 async def test_worker_capacity_bounds_live_calls(db: Database) -> None:

@@ -85,6 +85,7 @@ class Worker:
         self._blocked: dict[tuple[str, str], float] = {}  # ("trunk"|"org", id) -> monotonic until
         self._trunk_gates: dict[str, asyncio.Lock] = {}
         self._last_send: dict[str, float] = {}  # trunk id -> monotonic instant of its last INVITE
+        self._pace_gates: dict[str, asyncio.Lock] = {}  # trunk id -> its calls' turn to wait
         self._tasks: set[asyncio.Task[Any]] = set()
         self._wake = asyncio.Event()
         self._stopping = asyncio.Event()
@@ -244,14 +245,17 @@ class Worker:
             self._wake.set()
 
     async def _wait_for_slot(self, admitted: admission.Admitted) -> None:
+        """Until the call's slot; on a paced trunk also at least ``1/cps`` after this worker's previous
+        call to it left this wait (when it did, not when it was planned to): a wake-up that came late
+        must not let the next INVITE follow it at once."""
         send = time.monotonic() + max(0.0, (admitted.send_at - self.clock.now()).total_seconds())
         trunk = admitted.call.trunk
-        if trunk is not None and trunk.calls_per_second:
-            send = max(send, self._last_send.get(trunk.id, 0.0) + 1.0 / trunk.calls_per_second)
-            self._last_send[trunk.id] = send
-        delay = send - time.monotonic()
-        if delay > 0:
-            await asyncio.sleep(delay)
+        if trunk is None or not trunk.calls_per_second:
+            await _sleep_until(send)
+            return
+        async with self._pace_gates.setdefault(trunk.id, asyncio.Lock()):  # one waiter per trunk, in order
+            await _sleep_until(max(send, self._last_send.get(trunk.id, 0.0) + 1.0 / trunk.calls_per_second))
+            self._last_send[trunk.id] = time.monotonic()
 
     async def _admit(self, claimed: Claimed) -> admission.Admission:
         gate: contextlib.AbstractAsyncContextManager[Any] = contextlib.nullcontext()
@@ -424,3 +428,10 @@ class Worker:
             live.handle.request_end(EndReason.WORKER_LOST)
         if self._tasks:
             await asyncio.wait(set(self._tasks), timeout=self.settings.end_grace_seconds + 5)
+
+
+async def _sleep_until(instant: float) -> None:
+    """Sleep until a ``time.monotonic()`` instant (at once if it has passed)."""
+    delay = instant - time.monotonic()
+    if delay > 0:
+        await asyncio.sleep(delay)
