@@ -49,6 +49,11 @@ class ApiError(Exception):
         return {"error": {"code": self.code, "message": self.message, "param": self.param}}
 
 
+def error_response(exc: ApiError) -> JSONResponse:
+    """The envelope response of an :class:`ApiError`."""
+    return JSONResponse(exc.body(), status_code=exc.status, headers=exc.headers)
+
+
 def bad_request(message: str, param: str | None = None, code: str = "invalid_request") -> ApiError:
     return ApiError(400, code, message, param)
 
@@ -84,7 +89,7 @@ def _validation_message(err: dict[str, Any]) -> str:
 def install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(ApiError)
     async def _api_error(_: Request, exc: ApiError) -> JSONResponse:
-        return JSONResponse(exc.body(), status_code=exc.status, headers=exc.headers)
+        return error_response(exc)
 
     @app.exception_handler(RequestValidationError)
     async def _validation(_: Request, exc: RequestValidationError) -> JSONResponse:

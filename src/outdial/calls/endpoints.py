@@ -89,7 +89,12 @@ async def create_call(
     result = await service.create_call(
         session, principal, body, settings=settings, idempotency_key=idempotency_key
     )
-    # Serialized once, here (the model was validated when built): no second pass by response_model.
+    return created_response(result)
+
+
+def created_response(result: service.CreateCallResult) -> Response:
+    """The 202 of a creation (also the fast path's, outdial/calls/fastpath.py). Serialized once, here
+    (the model was validated when built): no second pass by ``response_model``."""
     return Response(
         result.call.model_dump_json(),
         status_code=202,

@@ -6,8 +6,8 @@ Per request, FastAPI matches the path against every route, solves the route's de
 validates those: together about a quarter of a creation's CPU. This ASGI middleware serves the
 common case directly: a JSON body that validates, and a key that authenticates. It validates
 with the same model (straight from the JSON bytes), authenticates through the same key cache,
-calls the same :func:`outdial.calls.service.create_call` and answers with the same bytes and headers
-as the route in :mod:`outdial.calls.endpoints`.
+calls the same :func:`outdial.calls.service.create_call` and answers with the route's own responses
+(:func:`outdial.calls.endpoints.created_response`, :func:`outdial.api.errors.error_response`).
 
 Anything else (no or a bad key, a body that is not JSON or does not validate, an over-long
 Idempotency-Key) is handed to that route unchanged, body included, so every refusal keeps the one
@@ -17,15 +17,13 @@ OpenAPI. Refusals by the service itself (``ApiError``) are answered here with th
 
 from __future__ import annotations
 
-import json
-from typing import Any
-
 from pydantic import ValidationError
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from outdial.api.auth import KeyCache, Principal
-from outdial.api.errors import ApiError
+from outdial.api.errors import ApiError, error_response
 from outdial.calls import service
+from outdial.calls.endpoints import created_response
 from outdial.calls.schemas import CreateCallRequest
 from outdial.config import Settings
 from outdial.store.db import Database
@@ -88,10 +86,9 @@ class CreateCallFastPath:
                     idempotency_key=None if idempotency_key is None else idempotency_key.decode("latin-1"),
                 )
             except ApiError as exc:
-                await _respond(send, exc.status, _envelope(exc), exc.headers)
+                await error_response(exc)(scope, _nothing_to_receive, send)
                 return True
-        replayed = {"Idempotent-Replayed": "true"} if result.replayed else None
-        await _respond(send, 202, result.call.model_dump_json().encode(), replayed)
+        await created_response(result)(scope, _nothing_to_receive, send)
         return True
 
 
@@ -147,17 +144,6 @@ def _is_json(content_type: bytes | None) -> bool:
     return content_type.split(b";", 1)[0].strip().lower() in _JSON_TYPES
 
 
-def _envelope(exc: ApiError) -> bytes:
-    """As the app's ``ApiError`` handler renders it (Starlette's ``JSONResponse``)."""
-    return json.dumps(exc.body(), ensure_ascii=False, separators=(",", ":")).encode()
-
-
-async def _respond(send: Send, status: int, body: bytes, headers: dict[str, str] | None) -> None:
-    raw: list[tuple[bytes, bytes]] = [
-        (b"content-length", str(len(body)).encode()),
-        (b"content-type", b"application/json"),
-    ]
-    raw.extend((k.lower().encode("latin-1"), v.encode("latin-1")) for k, v in (headers or {}).items())
-    start: dict[str, Any] = {"type": "http.response.start", "status": status, "headers": raw}
-    await send(start)
-    await send({"type": "http.response.body", "body": body})
+async def _nothing_to_receive() -> Message:
+    """The responses sent here read nothing from the client (the body has been read)."""
+    return {"type": "http.disconnect"}
